@@ -1,0 +1,92 @@
+package cache
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func key(i int) Key { return Key{InfoHash: [20]byte{1}, Piece: i} }
+
+func TestByteBoundAndLRU(t *testing.T) {
+	s := New(300)
+	for i := range 3 {
+		s.Put(key(i), bytes.Repeat([]byte{byte(i)}, 100))
+	}
+	if _, ok := s.Get(key(0)); !ok { // 0 is now most recent
+		t.Fatal("piece 0 missing")
+	}
+	s.Put(key(3), make([]byte, 100)) // evicts 1, the least recent
+	if s.Contains(key(1)) {
+		t.Fatal("piece 1 should have been evicted")
+	}
+	for _, i := range []int{0, 2, 3} {
+		if !s.Contains(key(i)) {
+			t.Fatalf("piece %d evicted", i)
+		}
+	}
+	if s.Bytes() != 300 || s.Len() != 3 {
+		t.Fatalf("bytes=%d len=%d", s.Bytes(), s.Len())
+	}
+	s.Put(key(4), make([]byte, 250)) // needs three evictions
+	if s.Bytes() != 250 || s.Len() != 1 {
+		t.Fatalf("after big put: bytes=%d len=%d", s.Bytes(), s.Len())
+	}
+	s.Put(key(5), make([]byte, 301)) // larger than the budget: not kept
+	if s.Contains(key(5)) || s.Bytes() != 250 {
+		t.Fatal("oversized piece kept")
+	}
+	s.Put(key(4), make([]byte, 10)) // replace accounts bytes
+	if s.Bytes() != 10 {
+		t.Fatalf("replace: bytes=%d", s.Bytes())
+	}
+	s.Remove(key(4))
+	if s.Bytes() != 0 || s.Len() != 0 {
+		t.Fatalf("remove: bytes=%d len=%d", s.Bytes(), s.Len())
+	}
+}
+
+func TestTorrentsDoNotCollide(t *testing.T) {
+	s := New(1 << 20)
+	a, b := Key{InfoHash: [20]byte{1}, Piece: 7}, Key{InfoHash: [20]byte{2}, Piece: 7}
+	s.Put(a, []byte("a"))
+	s.Put(b, []byte("b"))
+	if v, _ := s.Get(a); string(v) != "a" {
+		t.Fatalf("a = %q", v)
+	}
+}
+
+func TestConcurrent(t *testing.T) {
+	s := New(64 * 1024)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 1000 {
+				k := key(g*1000 + i%50)
+				s.Put(k, make([]byte, 1024))
+				s.Get(k)
+			}
+		})
+	}
+	wg.Wait()
+	if s.Bytes() > 64*1024 {
+		t.Fatalf("over budget: %d", s.Bytes())
+	}
+}
+
+func BenchmarkGetPut(b *testing.B) {
+	s := New(256 << 20)
+	data := make([]byte, 1<<20)
+	for i := range 256 {
+		s.Put(key(i), data)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, ok := s.Get(key(i % 256)); !ok {
+			b.Fatal(fmt.Sprint("miss ", i))
+		}
+		i++
+	}
+}

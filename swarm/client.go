@@ -1,0 +1,250 @@
+// Package swarm is btfs's BitTorrent engine: a Client owns the listen port
+// and peer id; each Torrent runs one event loop that owns its peers, piece
+// states and scheduling; a Reader turns ReadAt calls into prioritized piece
+// requests and waits for verified data.
+package swarm
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/tracker"
+	"github.com/btfs/btfs/swarm/wire"
+)
+
+// ErrClosed is returned by operations on a closed Client, Torrent or Reader.
+var ErrClosed = errors.New("swarm: torrent closed")
+
+// Config configures a Client. Zero values take the documented defaults.
+type Config struct {
+	// ListenAddr is the TCP address for incoming peers; default ":6881",
+	// trying the next ports when it is taken. Port 0 picks any free port.
+	ListenAddr string
+	// PeerID is our 20-byte peer id; zero means a random "-BF0001-" id.
+	PeerID [20]byte
+	// MaxPeers bounds connections per torrent; default 50.
+	MaxPeers int
+	// RequestTimeout is how long a block request may stay unanswered before
+	// it is given to another peer; default 8 s.
+	RequestTimeout time.Duration
+	// MaxAnnounceInterval caps the tracker's re-announce interval (tests
+	// shorten it); default: the tracker decides.
+	MaxAnnounceInterval time.Duration
+	// Tracker speaks the announce protocol; nil means a default client.
+	Tracker *tracker.Client
+	// Logger receives the engine's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Client is one BitTorrent node: a listen socket, a peer id, and torrents.
+type Client struct {
+	cfg  Config
+	ln   net.Listener
+	port uint16
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the accept loop and its handshake goroutines
+
+	// mu guards torrents; it separates the accept goroutines (lookups) from
+	// AddTorrent and Close callers.
+	mu       sync.Mutex
+	torrents map[[20]byte]*Torrent
+	closed   bool
+}
+
+// NewClient starts listening and returns a Client.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = ":6881"
+	}
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = 50
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 8 * time.Second
+	}
+	if cfg.Tracker == nil {
+		cfg.Tracker = &tracker.Client{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.PeerID == ([20]byte{}) {
+		copy(cfg.PeerID[:], "-BF0001-")
+		if _, err := rand.Read(cfg.PeerID[8:]); err != nil {
+			return nil, fmt.Errorf("peer id: %w", err)
+		}
+	}
+	ln, err := listen(cfg.ListenAddr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		cfg: cfg, ln: ln, log: cfg.Logger, ctx: ctx, cancel: cancel,
+		port:     uint16(ln.Addr().(*net.TCPAddr).Port),
+		torrents: map[[20]byte]*Torrent{},
+	}
+	c.wg.Go(c.acceptLoop)
+	return c, nil
+}
+
+// listen binds addr, moving up to the next 20 ports when addr's is taken.
+func listen(addr string) (net.Listener, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	host := ""
+	var port uint16
+	if err == nil {
+		host, port = ap.Addr().String(), ap.Port()
+	} else {
+		h, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen address %q: %w", addr, err)
+		}
+		var n int
+		if _, err := fmt.Sscan(p, &n); err != nil || n < 0 || n > 65535 {
+			return nil, fmt.Errorf("listen address %q: bad port", addr)
+		}
+		host, port = h, uint16(n)
+	}
+	var firstErr error
+	for i := 0; i < 20; i++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(int(port)+i)))
+		if err == nil {
+			return ln, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if port == 0 || int(port)+i >= 65535 {
+			break
+		}
+	}
+	return nil, fmt.Errorf("listen on %s: %w", addr, firstErr)
+}
+
+// Port returns the TCP port peers can reach us on.
+func (c *Client) Port() uint16 { return c.port }
+
+// PeerID returns our peer id.
+func (c *Client) PeerID() [20]byte { return c.cfg.PeerID }
+
+// Close stops every torrent and the listener, and waits for them.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	ts := make([]*Torrent, 0, len(c.torrents))
+	for _, t := range c.torrents {
+		ts = append(ts, t)
+	}
+	c.mu.Unlock()
+	c.cancel()
+	err := c.ln.Close()
+	var wg sync.WaitGroup
+	for _, t := range ts {
+		wg.Go(func() { t.Close() })
+	}
+	wg.Wait()
+	c.wg.Wait()
+	return err
+}
+
+// TorrentOptions configures one torrent.
+type TorrentOptions struct {
+	// Seed marks a torrent whose storage is all it will ever have: it
+	// serves peers and never downloads.
+	Seed bool
+	// Peers are addresses to connect to besides those trackers return.
+	Peers []netip.AddrPort
+	// NoTrackers disables announcing (peers come only from Peers and
+	// incoming connections).
+	NoTrackers bool
+	// Readahead is how many bytes past a reader's position are fetched
+	// ahead of it; default 16 MiB.
+	Readahead int64
+}
+
+// AddTorrent starts a torrent on storage st and returns it.
+func (c *Client) AddTorrent(mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) (*Torrent, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := c.torrents[mi.InfoHash]; ok {
+		return nil, fmt.Errorf("torrent %x already added", mi.InfoHash)
+	}
+	t := newTorrent(c, mi, st, opts)
+	c.torrents[mi.InfoHash] = t
+	go func() {
+		<-t.done
+		c.mu.Lock()
+		if c.torrents[mi.InfoHash] == t {
+			delete(c.torrents, mi.InfoHash)
+		}
+		c.mu.Unlock()
+	}()
+	return t, nil
+}
+
+func (c *Client) acceptLoop() {
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			if c.ctx.Err() == nil {
+				c.log.Warn("accept stopped", "err", err)
+			}
+			return
+		}
+		c.wg.Go(func() { c.handleIncoming(conn) })
+	}
+}
+
+// handleIncoming reads a peer's handshake, finds its torrent and answers.
+func (c *Client) handleIncoming(conn net.Conn) {
+	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	hs, err := wire.ReadHandshake(conn)
+	if err != nil {
+		c.log.Debug("incoming handshake", "peer", conn.RemoteAddr(), "err", err)
+		conn.Close()
+		return
+	}
+	c.mu.Lock()
+	t := c.torrents[hs.InfoHash]
+	c.mu.Unlock()
+	if t == nil {
+		c.log.Debug("incoming peer for unknown torrent", "peer", conn.RemoteAddr(), "info_hash", fmt.Sprintf("%x", hs.InfoHash))
+		conn.Close()
+		return
+	}
+	if err := writeHandshake(conn, t.ourHandshake()); err != nil {
+		conn.Close()
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	t.addConn(conn, hs, false)
+}
+
+func writeHandshake(conn net.Conn, hs wire.Handshake) error {
+	b, err := hs.AppendBinary(make([]byte, 0, wire.HandshakeLen))
+	if err != nil {
+		return err
+	}
+	_, err = conn.Write(b)
+	return err
+}

@@ -1,0 +1,274 @@
+package swarm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/btfs/btfs/swarm/bitfield"
+	"github.com/btfs/btfs/swarm/hasher"
+	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/wire"
+)
+
+var errWrongHash = errors.New("handshake: wrong info-hash")
+
+// maxStrikes is how many failed pieces a peer may have contributed to
+// before it is banned even without proof (judge usually proves it first).
+const maxStrikes = 8
+
+func (t *Torrent) handleEvent(ev peerEvent) {
+	p := ev.p
+	if _, ok := t.peers[p]; !ok {
+		t.blocks.put(ev.msg)
+		return
+	}
+	if ev.err != nil {
+		t.dropPeer(p, ev.err)
+		return
+	}
+	if err := t.handleMessage(p, ev.msg); err != nil {
+		t.log.Info("dropping peer", "peer", p.addr, "err", err)
+		t.dropPeer(p, err)
+	}
+}
+
+func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
+	switch m.ID {
+	case wire.Choke:
+		p.peerChoking = true
+		for ref := range p.inflight {
+			t.release(ref)
+		}
+		clear(p.inflight)
+		t.fillAll()
+	case wire.Unchoke:
+		p.peerChoking = false
+		t.fillRequests(p)
+	case wire.Interested:
+		p.peerInterested = true
+		if p.amChoking { // plain unchoke: everyone interested is served
+			p.amChoking = false
+			p.send(wire.Message{ID: wire.Unchoke})
+		}
+	case wire.NotInterested:
+		p.peerInterested = false
+	case wire.Have:
+		if int(m.Index) >= t.layout.NumPieces {
+			return fmt.Errorf("have: piece %d out of range", m.Index)
+		}
+		p.bf.Set(int(m.Index))
+		t.updateInterest(p)
+		t.fillRequests(p)
+	case wire.Bitfield:
+		bf, err := bitfield.FromBytes(m.Payload, t.layout.NumPieces)
+		if err != nil {
+			return err
+		}
+		p.bf = bf
+		t.updateInterest(p)
+		t.fillRequests(p)
+	case wire.Request:
+		t.handleRequest(p, m)
+	case wire.Cancel:
+		if p.dropServe(m.Index, m.Begin, m.Length) {
+			p.served.Add(-1)
+		}
+	case wire.Piece:
+		return t.handleBlock(p, m)
+	}
+	return nil
+}
+
+// updateInterest tells a peer whether it has something we lack.
+func (t *Torrent) updateInterest(p *peer) {
+	want := false
+	if !t.opts.Seed && !t.completed {
+		for i := range t.layout.NumPieces {
+			if p.bf.Has(i) && !t.verified.Has(i) {
+				want = true
+				break
+			}
+		}
+	}
+	if want != p.amInterested {
+		p.amInterested = want
+		id := wire.NotInterested
+		if want {
+			id = wire.Interested
+		}
+		p.send(wire.Message{ID: id})
+	}
+}
+
+// handleRequest queues a block for a peer when we may and can serve it.
+func (t *Torrent) handleRequest(p *peer, m wire.Message) {
+	ok := !p.amChoking && t.layout.ValidBlock(m.Index, m.Begin, m.Length) &&
+		t.verified.Has(int(m.Index)) && p.served.Load() < maxServeQueue
+	if !ok {
+		if p.fast {
+			p.send(wire.Message{ID: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
+		}
+		return
+	}
+	p.served.Add(1)
+	p.enqueue(outItem{msg: wire.Message{ID: wire.Piece, Index: m.Index, Begin: m.Begin, Length: m.Length}, serve: true})
+}
+
+// servedDone is called by a writer goroutine after it wrote (n > 0) or
+// gave up on a queued block.
+func (t *Torrent) servedDone(p *peer, n int) {
+	p.served.Add(-1)
+	t.uploaded.Add(int64(n))
+}
+
+// handleBlock stores a block we asked for.
+func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
+	defer t.blocks.put(m)
+	piece := int(m.Index)
+	if !t.layout.ValidBlock(m.Index, m.Begin, uint32(len(m.Payload))) || m.Begin%metainfo.BlockSize != 0 {
+		return fmt.Errorf("piece message: bad block %d/%d+%d", m.Index, m.Begin, len(m.Payload))
+	}
+	ref := blockRef{piece: piece, block: int(m.Begin / metainfo.BlockSize)}
+	if _, asked := p.inflight[ref]; !asked {
+		return nil // unsolicited or timed out: ignore
+	}
+	delete(p.inflight, ref)
+	pd := t.pending[piece]
+	if pd == nil {
+		return nil
+	}
+	pd.reqs[ref.block]--
+	if len(m.Payload) != t.layout.BlockSize(piece, ref.block) {
+		return fmt.Errorf("piece message: block %d/%d has %d bytes", piece, ref.block, len(m.Payload))
+	}
+	p.lastBlock = timeNow()
+	if !pd.got[ref.block] {
+		copy(pd.buf[int(m.Begin):], m.Payload)
+		pd.got[ref.block] = true
+		pd.from[ref.block] = p
+		pd.nGot++
+		p.downloaded += int64(len(m.Payload))
+		if pd.reqs[ref.block] > 0 {
+			t.cancelDuplicates(p, ref)
+		}
+		if pd.nGot == len(pd.got) {
+			pd.hashing = true
+			t.hashQ = append(t.hashQ, hasher.Job{Piece: piece, Data: pd.buf, Want: t.info.Pieces[piece]})
+		}
+	}
+	t.fillRequests(p)
+	return nil
+}
+
+// cancelDuplicates withdraws a block's other outstanding requests.
+func (t *Torrent) cancelDuplicates(got *peer, ref blockRef) {
+	pd := t.pending[ref.piece]
+	for q := range t.peers {
+		if q == got {
+			continue
+		}
+		if _, ok := q.inflight[ref]; ok {
+			delete(q.inflight, ref)
+			pd.reqs[ref.block]--
+			begin := uint32(ref.block * metainfo.BlockSize)
+			q.send(wire.Message{ID: wire.Cancel, Index: uint32(ref.piece), Begin: begin, Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
+		}
+	}
+}
+
+// handleVerdict stores a verified piece, or punishes its senders.
+func (t *Torrent) handleVerdict(r hasher.Result) {
+	pd := t.pending[r.Piece]
+	if pd == nil {
+		return
+	}
+	if !r.OK {
+		t.punish(r.Piece, pd)
+		return
+	}
+	delete(t.pending, r.Piece)
+	if pd.prev != nil {
+		t.judge(r.Piece, pd, r.Data)
+	}
+	size := int64(len(r.Data))
+	if err := t.storage.Put(r.Piece, r.Data); err != nil {
+		t.log.Warn("store piece", "piece", r.Piece, "err", err)
+	}
+	t.verified.Set(r.Piece)
+	t.nVerified.Store(int64(t.verified.Count()))
+	t.downloaded.Add(size)
+	t.left.Add(-size)
+	for _, ch := range t.waiters[r.Piece] {
+		ch <- r.Data
+	}
+	delete(t.waiters, r.Piece)
+	t.candsDirty = true
+	for p := range t.peers {
+		p.send(wire.Message{ID: wire.Have, Index: uint32(r.Piece)})
+	}
+	if t.verified.Full() && !t.completed {
+		t.completed = true
+		close(t.completeC)
+		for p := range t.peers {
+			t.updateInterest(p)
+		}
+		t.log.Info("download complete")
+	}
+	t.fillAll()
+}
+
+// punish handles a piece that failed its hash check. Every peer that sent
+// part of it gets a strike; one that sent all of it is banned. The failed
+// bytes are kept so that, once the piece verifies, the blocks that differ
+// name the guilty senders exactly (see judge).
+func (t *Torrent) punish(piece int, pd *pieceDL) {
+	senders := map[*peer]int{}
+	for _, p := range pd.from {
+		if p != nil {
+			senders[p]++
+		}
+	}
+	t.log.Warn("piece failed hash check", "piece", piece, "senders", len(senders))
+	if pd.prev == nil {
+		pd.prev = append([]byte(nil), pd.buf...)
+		pd.prevFrom = append([]*peer(nil), pd.from...)
+	}
+	for p := range senders {
+		p.strikes++
+		if len(senders) == 1 || p.strikes >= maxStrikes {
+			t.ban(p, fmt.Errorf("piece %d: hash mismatch", piece))
+		}
+	}
+	for b := range pd.got {
+		pd.got[b] = false
+		pd.from[b] = nil
+	}
+	pd.nGot, pd.nextFree, pd.hashing = 0, 0, false
+	t.fillAll()
+}
+
+// judge compares a piece that finally verified with the bytes of its failed
+// attempt and bans each peer whose block differed.
+func (t *Torrent) judge(piece int, pd *pieceDL, good []byte) {
+	for b, p := range pd.prevFrom {
+		if p == nil || t.bannedIDs[p.id] {
+			continue
+		}
+		lo := b * metainfo.BlockSize
+		hi := lo + t.layout.BlockSize(piece, b)
+		if !bytes.Equal(pd.prev[lo:hi], good[lo:hi]) {
+			t.ban(p, fmt.Errorf("piece %d block %d: sent bad data", piece, b))
+		}
+	}
+}
+
+// ban drops a peer and refuses it for the rest of the session.
+func (t *Torrent) ban(p *peer, why error) {
+	t.bannedIDs[p.id] = true
+	if k := t.known[p.addr]; k != nil {
+		k.banned = true
+	}
+	t.log.Warn("banning peer", "peer", p.addr, "err", why)
+	t.dropPeer(p, why)
+}

@@ -1,0 +1,156 @@
+package swarm
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/btfs/btfs/swarm/bitfield"
+	"github.com/btfs/btfs/swarm/metainfo"
+)
+
+// FileStorage serves a complete or partial local copy of a torrent's files,
+// read-only. It is what `btfs seed` shares. Only pieces that passed their
+// hash check in Verify are ever served.
+type FileStorage struct {
+	info   *metainfo.Info
+	layout metainfo.Layout
+	files  []*os.File // parallel to info.Files; nil for missing files
+
+	// mu guards have; Verify writes it, readers read it.
+	mu   sync.RWMutex
+	have bitfield.Bitfield
+}
+
+// OpenFileStorage opens the torrent's files below dir, laid out as a
+// BitTorrent client saves them: dir/Name for a single-file torrent and
+// dir/Name/path... for a multi-file one. Missing files are tolerated (their
+// pieces simply fail verification). Call Verify before serving.
+func OpenFileStorage(info *metainfo.Info, dir string) (*FileStorage, error) {
+	fs := &FileStorage{info: info, layout: info.Layout(), have: bitfield.New(info.NumPieces())}
+	found := 0
+	for _, f := range info.Files {
+		p := filepath.Join(append([]string{dir}, contentPath(info, f)...)...)
+		h, err := os.Open(p)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			fs.Close()
+			return nil, fmt.Errorf("open %s: %w", p, err)
+		}
+		if h != nil {
+			found++
+		}
+		fs.files = append(fs.files, h)
+	}
+	if found == 0 && info.Length > 0 {
+		fs.Close()
+		return nil, fmt.Errorf("no file of torrent %q found under %s", info.Name, dir)
+	}
+	return fs, nil
+}
+
+func contentPath(info *metainfo.Info, f metainfo.File) []string {
+	if !info.MultiFile {
+		return []string{info.Name}
+	}
+	return append([]string{info.Name}, f.Path...)
+}
+
+// Verify hashes every piece and returns how many are good.
+func (fs *FileStorage) Verify(ctx context.Context) (int, error) {
+	buf := make([]byte, fs.info.PieceLength)
+	good := 0
+	for i := range fs.layout.NumPieces {
+		if err := ctx.Err(); err != nil {
+			return good, fmt.Errorf("verify: %w", err)
+		}
+		d := buf[:fs.layout.PieceSize(i)]
+		if err := fs.readRaw(fs.layout.PieceOffset(i), d); err != nil {
+			continue
+		}
+		if sha1.Sum(d) == fs.info.Pieces[i] {
+			fs.mu.Lock()
+			fs.have.Set(i)
+			fs.mu.Unlock()
+			good++
+		}
+	}
+	return good, nil
+}
+
+// readRaw reads torrent bytes [off, off+len(p)) from the files.
+func (fs *FileStorage) readRaw(off int64, p []byte) error {
+	for _, idx := range filesOverlapping(fs.info.Files, off, int64(len(p))) {
+		f := fs.info.Files[idx]
+		h := fs.files[idx]
+		if h == nil {
+			return fmt.Errorf("file %s missing", filepath.Join(f.Path...))
+		}
+		lo := max(off, f.Offset)
+		hi := min(off+int64(len(p)), f.Offset+f.Length)
+		if _, err := h.ReadAt(p[lo-off:hi-off], lo-f.Offset); err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("file %s is short: %w", filepath.Join(f.Path...), err)
+			}
+			return fmt.Errorf("read %s: %w", filepath.Join(f.Path...), err)
+		}
+	}
+	return nil
+}
+
+// filesOverlapping returns the indices of files with bytes in [off, off+n).
+func filesOverlapping(files []metainfo.File, off, n int64) []int {
+	var out []int
+	for i, f := range files {
+		if f.Length > 0 && f.Offset < off+n && off < f.Offset+f.Length {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Has implements Storage.
+func (fs *FileStorage) Has(piece int) bool {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	return fs.have.Has(piece)
+}
+
+// ReadBlock implements Storage.
+func (fs *FileStorage) ReadBlock(piece, begin int, p []byte) (bool, error) {
+	if !fs.Has(piece) || begin < 0 || begin+len(p) > fs.layout.PieceSize(piece) {
+		return false, nil
+	}
+	if err := fs.readRaw(fs.layout.PieceOffset(piece)+int64(begin), p); err != nil {
+		return false, fmt.Errorf("piece %d: %w", piece, err)
+	}
+	return true, nil
+}
+
+// Piece implements Storage.
+func (fs *FileStorage) Piece(piece int) ([]byte, bool, error) {
+	if !fs.Has(piece) {
+		return nil, false, nil
+	}
+	d := make([]byte, fs.layout.PieceSize(piece))
+	ok, err := fs.ReadBlock(piece, 0, d)
+	return d, ok, err
+}
+
+// Put implements Storage; a read-only copy keeps nothing new.
+func (fs *FileStorage) Put(int, []byte) error { return nil }
+
+// Close closes the files.
+func (fs *FileStorage) Close() error {
+	var errs []error
+	for _, h := range fs.files {
+		if h != nil {
+			errs = append(errs, h.Close())
+		}
+	}
+	return errors.Join(errs...)
+}

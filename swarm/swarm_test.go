@@ -1,0 +1,273 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/btfs/btfs/cache"
+	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/tracker/trackertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fixture is a torrent on disk: its data and metainfo.
+type fixture struct {
+	dir  string // data dir: holds Name/...
+	mi   *metainfo.MetaInfo
+	data []byte // the torrent's concatenated bytes
+}
+
+// newFixture writes files of the given sizes under a multi-file torrent.
+func newFixture(t testing.TB, pieceLen int64, trackers []string, sizes ...int) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "content")
+	rng := rand.New(rand.NewPCG(uint64(len(sizes)), uint64(pieceLen)))
+	var all []byte
+	for i, n := range sizes {
+		p := filepath.Join(root, "d"+string(rune('a'+i%3)), "f"+string(rune('a'+i)))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(rng.UintN(256))
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := metainfo.BuildOptions{PieceLength: pieceLen}
+	if len(trackers) > 0 {
+		opts.Trackers = [][]string{trackers}
+	}
+	mi, err := metainfo.Build(context.Background(), root, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range mi.Info.Files {
+		b, err := os.ReadFile(filepath.Join(append([]string{root}, f.Path...)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return &fixture{dir: dir, mi: mi, data: all}
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return nil
+}
+
+func newTestClient(t testing.TB) *Client {
+	t.Helper()
+	c, err := NewClient(Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t), RequestTimeout: 2 * time.Second, MaxAnnounceInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// seed starts a seeding client over storage st and returns its address.
+func seed(t testing.TB, fx *fixture, st Storage, opts TorrentOptions) netip.AddrPort {
+	t.Helper()
+	c := newTestClient(t)
+	opts.Seed = true
+	if _, err := c.AddTorrent(fx.mi, st, opts); err != nil {
+		t.Fatal(err)
+	}
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), c.Port())
+}
+
+func fileStorage(t testing.TB, fx *fixture) *FileStorage {
+	t.Helper()
+	st, err := OpenFileStorage(&fx.mi.Info, fx.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	// The fixture's root dir is named "content", which is the torrent name.
+	if n, err := st.Verify(context.Background()); err != nil || n != fx.mi.Info.NumPieces() {
+		t.Fatalf("verify: %d/%d pieces, %v", n, fx.mi.Info.NumPieces(), err)
+	}
+	return st
+}
+
+func leech(t testing.TB, fx *fixture, opts TorrentOptions) *Torrent {
+	t.Helper()
+	c := newTestClient(t)
+	tor, err := c.AddTorrent(fx.mi, NewMemoryStorage(cache.New(1<<30), fx.mi.InfoHash), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tor
+}
+
+// readAll reads the whole torrent through one Reader in chunks.
+func readAll(ctx context.Context, t testing.TB, tor *Torrent, fx *fixture, chunk int) []byte {
+	t.Helper()
+	r := tor.NewReader(metainfo.File{Offset: 0, Length: fx.mi.Info.Length})
+	defer r.Close()
+	out := make([]byte, 0, len(fx.data))
+	buf := make([]byte, chunk)
+	for off := int64(0); off < fx.mi.Info.Length; {
+		n, err := r.ReadAt(ctx, buf, off)
+		out = append(out, buf[:n]...)
+		off += int64(n)
+		if err != nil && !errors.Is(err, io.EOF) {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+	}
+	return out
+}
+
+func TestDownloadFromThreeSeeders(t *testing.T) {
+	fx := newFixture(t, 64*1024, nil, 0, 1, 100_000, 1<<20+12345, 16384)
+	var peers []netip.AddrPort
+	for range 3 {
+		peers = append(peers, seed(t, fx, fileStorage(t, fx), TorrentOptions{NoTrackers: true}))
+	}
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: peers})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := readAll(ctx, t, tor, fx, 100_000)
+	if !bytes.Equal(got, fx.data) {
+		t.Fatalf("downloaded %d bytes differ from the source (%d bytes)", len(got), len(fx.data))
+	}
+	if s := tor.Stats(); s.Peers < 2 {
+		t.Errorf("connected to %d peers, want at least 2 of 3", s.Peers)
+	}
+}
+
+func TestReadInTheMiddleFirst(t *testing.T) {
+	fx := newFixture(t, 32*1024, nil, 3<<20)
+	p := seed(t, fx, fileStorage(t, fx), TorrentOptions{NoTrackers: true})
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: []netip.AddrPort{p}, Readahead: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := tor.NewReader(fx.mi.Info.Files[0])
+	defer r.Close()
+	buf := make([]byte, 50_000)
+	off := int64(1<<20 + 777)
+	n, err := r.ReadAt(ctx, buf, off)
+	if err != nil || n != len(buf) || !bytes.Equal(buf, fx.data[off:off+int64(n)]) {
+		t.Fatalf("read: n=%d err=%v equal=%v", n, err, bytes.Equal(buf[:n], fx.data[off:off+int64(n)]))
+	}
+	if s := tor.Stats(); s.PiecesVerified > 8 {
+		t.Errorf("a 50 kB read with readahead off fetched %d pieces", s.PiecesVerified)
+	}
+}
+
+func TestTrackerFindsSeeders(t *testing.T) {
+	trk := trackertest.New(time.Second)
+	srv := httptest.NewServer(trk)
+	defer srv.Close()
+	fx := newFixture(t, 64*1024, []string{srv.URL + "/announce"}, 700_000, 5)
+	for range 2 {
+		seed(t, fx, fileStorage(t, fx), TorrentOptions{})
+	}
+	tor := leech(t, fx, TorrentOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if got := readAll(ctx, t, tor, fx, 1<<20); !bytes.Equal(got, fx.data) {
+		t.Fatal("data through tracker-found peers differs")
+	}
+}
+
+func TestReadCancelledByContext(t *testing.T) {
+	fx := newFixture(t, 32*1024, nil, 100_000)
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true}) // no peers at all
+	r := tor.NewReader(fx.mi.Info.Files[0])
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := r.ReadAt(ctx, make([]byte, 10), 0)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want deadline exceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("cancelled read took %v", d)
+	}
+}
+
+func TestReadFailsWhenTorrentCloses(t *testing.T) {
+	fx := newFixture(t, 32*1024, nil, 100_000)
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true})
+	r := tor.NewReader(fx.mi.Info.Files[0])
+	errC := make(chan error, 1)
+	go func() {
+		_, err := r.ReadAt(context.Background(), make([]byte, 10), 0)
+		errC <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	tor.Close()
+	select {
+	case err := <-errC:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("err = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("blocked read did not return after Close")
+	}
+}
+
+// corruptStorage serves flipped bytes for some pieces.
+type corruptStorage struct {
+	Storage
+	bad   func(piece int) bool
+	reads atomic.Int64
+}
+
+func (c *corruptStorage) ReadBlock(piece, begin int, p []byte) (bool, error) {
+	ok, err := c.Storage.ReadBlock(piece, begin, p)
+	if ok && c.bad(piece) {
+		c.reads.Add(1)
+		for i := range p {
+			p[i] ^= 0x5a
+		}
+	}
+	return ok, err
+}
+
+func TestCorruptSeederIsBannedAndDataArrivesIntact(t *testing.T) {
+	fx := newFixture(t, 32*1024, nil, 2<<20)
+	bad := &corruptStorage{Storage: fileStorage(t, fx), bad: func(int) bool { return true }}
+	badAddr := seed(t, fx, bad, TorrentOptions{NoTrackers: true})
+	good := seed(t, fx, fileStorage(t, fx), TorrentOptions{NoTrackers: true})
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: []netip.AddrPort{badAddr, good}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if got := readAll(ctx, t, tor, fx, 256*1024); !bytes.Equal(got, fx.data) {
+		t.Fatal("data differs despite hash checks")
+	}
+	if bad.reads.Load() == 0 {
+		t.Fatal("the corrupt seeder was never asked for data: the test proves nothing")
+	}
+	banned := make(chan bool, 1)
+	tor.do(func() { banned <- tor.known[badAddr].banned && !tor.known[good].banned })
+	if !<-banned {
+		t.Fatal("corrupt seeder not banned, or good seeder banned")
+	}
+}

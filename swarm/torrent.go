@@ -1,0 +1,393 @@
+package swarm
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/btfs/btfs/swarm/bitfield"
+	"github.com/btfs/btfs/swarm/hasher"
+	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/wire"
+)
+
+// Torrent is one torrent's swarm. Its mutable state belongs to the run
+// goroutine; public methods send it commands and never touch that state.
+type Torrent struct {
+	cl      *Client
+	mi      *metainfo.MetaInfo
+	info    *metainfo.Info
+	layout  metainfo.Layout
+	storage Storage
+	opts    TorrentOptions
+	log     *slog.Logger
+	blocks  blockPool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
+	wg     sync.WaitGroup
+
+	cmdC      chan func()
+	eventC    chan peerEvent
+	hasher    *hasher.Pool
+	completeC chan struct{} // closed when every piece is verified
+
+	// Counters read by Stats from any goroutine.
+	downloaded atomic.Int64 // verified payload bytes fetched
+	uploaded   atomic.Int64
+	nVerified  atomic.Int64
+	nPeers     atomic.Int64
+	left       atomic.Int64
+	readerIDs  atomic.Int64
+
+	// --- owned by run ---
+	verified   bitfield.Bitfield
+	pending    map[int]*pieceDL
+	hashQ      []hasher.Job
+	peers      map[*peer]struct{}
+	peerIDs    map[[20]byte]*peer
+	bannedIDs  map[[20]byte]bool
+	known      map[netip.AddrPort]*knownPeer
+	dialing    int
+	waiters    map[int][]chan []byte
+	windows    map[int][2]int // reader id -> readahead pieces [start, end)
+	cands      []int
+	candsDirty bool
+	completed  bool
+}
+
+// knownPeer is an address we may dial, with back-off after failures.
+type knownPeer struct {
+	connected bool
+	dialing   bool
+	fails     int
+	next      time.Time
+	banned    bool
+}
+
+// pieceDL is a piece being downloaded: its buffer and per-block states.
+type pieceDL struct {
+	buf      []byte
+	reqs     []uint8 // outstanding requests per block
+	got      []bool
+	from     []*peer
+	nGot     int
+	nextFree int     // no block below this is free to request
+	prev     []byte  // bytes of the last failed attempt, for judge
+	prevFrom []*peer // who sent each block of prev
+	hashing  bool
+}
+
+func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) *Torrent {
+	if opts.Readahead <= 0 {
+		opts.Readahead = 16 << 20
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	t := &Torrent{
+		cl: c, mi: mi, info: &mi.Info, layout: mi.Info.Layout(), storage: st, opts: opts,
+		log: c.log.With("torrent", mi.Info.Name),
+		ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		cmdC:      make(chan func(), 64),
+		eventC:    make(chan peerEvent, 256),
+		completeC: make(chan struct{}),
+		verified:  bitfield.New(mi.Info.NumPieces()),
+		pending:   map[int]*pieceDL{},
+		peers:     map[*peer]struct{}{},
+		peerIDs:   map[[20]byte]*peer{},
+		bannedIDs: map[[20]byte]bool{},
+		known:     map[netip.AddrPort]*knownPeer{},
+		waiters:   map[int][]chan []byte{},
+		windows:   map[int][2]int{},
+	}
+	t.hasher = hasher.New(ctx, max(1, runtime.NumCPU()))
+	left := mi.Info.Length
+	for i := range t.layout.NumPieces {
+		if st.Has(i) {
+			t.verified.Set(i)
+			left -= int64(t.layout.PieceSize(i))
+		}
+	}
+	t.nVerified.Store(int64(t.verified.Count()))
+	t.left.Store(left)
+	for _, a := range opts.Peers {
+		t.known[a] = &knownPeer{}
+	}
+	t.wg.Go(t.run)
+	if !opts.NoTrackers {
+		t.startAnnouncers()
+	}
+	return t
+}
+
+// Close disconnects every peer, tells trackers we stopped, and waits for
+// every goroutine of the torrent. Blocked reads fail with ErrClosed.
+func (t *Torrent) Close() error {
+	t.cancel()
+	t.wg.Wait()
+	t.hasher.Wait()
+	return nil
+}
+
+// Done is closed when the torrent has stopped.
+func (t *Torrent) Done() <-chan struct{} { return t.done }
+
+// InfoHash returns the torrent's info-hash.
+func (t *Torrent) InfoHash() [20]byte { return t.mi.InfoHash }
+
+// Stats is a snapshot of a torrent's progress.
+type Stats struct {
+	Peers          int
+	PiecesVerified int
+	Pieces         int
+	Downloaded     int64
+	Uploaded       int64
+	Left           int64
+}
+
+// Stats returns current counters.
+func (t *Torrent) Stats() Stats {
+	return Stats{
+		Peers:          int(t.nPeers.Load()),
+		PiecesVerified: int(t.nVerified.Load()),
+		Pieces:         t.layout.NumPieces,
+		Downloaded:     t.downloaded.Load(),
+		Uploaded:       t.uploaded.Load(),
+		Left:           t.left.Load(),
+	}
+}
+
+// do runs f on the loop. It reports false when the torrent has stopped.
+func (t *Torrent) do(f func()) bool {
+	select {
+	case t.cmdC <- f:
+		return true
+	case <-t.ctx.Done():
+		return false
+	}
+}
+
+// deliver hands a peer event to the loop.
+func (t *Torrent) deliver(ev peerEvent) bool {
+	select {
+	case t.eventC <- ev:
+		return true
+	case <-t.ctx.Done():
+		return false
+	}
+}
+
+// AddPeers gives the torrent more addresses to try.
+func (t *Torrent) AddPeers(addrs []netip.AddrPort) {
+	t.do(func() { t.handleAddPeers(addrs) })
+}
+
+func (t *Torrent) ourHandshake() wire.Handshake {
+	return wire.Handshake{InfoHash: t.mi.InfoHash, PeerID: t.cl.cfg.PeerID}
+}
+
+// addConn hands a handshaken connection to the loop.
+func (t *Torrent) addConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
+	if !t.do(func() { t.handleConn(conn, hs, outgoing) }) {
+		conn.Close()
+	}
+}
+
+func (t *Torrent) run() {
+	defer close(t.done)
+	defer t.shutdown()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	t.connectMore()
+	for {
+		var hashIn chan<- hasher.Job
+		var next hasher.Job
+		if len(t.hashQ) > 0 {
+			hashIn, next = t.hasher.In(), t.hashQ[0]
+		}
+		select {
+		case <-t.ctx.Done():
+			return
+		case f := <-t.cmdC:
+			f()
+		case ev := <-t.eventC:
+			t.handleEvent(ev)
+		case hashIn <- next:
+			t.hashQ = t.hashQ[1:]
+		case r := <-t.hasher.Out():
+			t.handleVerdict(r)
+		case now := <-tick.C:
+			t.handleTick(now)
+		}
+	}
+}
+
+// shutdown closes every connection; the peer goroutines then exit.
+func (t *Torrent) shutdown() {
+	for p := range t.peers {
+		p.shut()
+	}
+	t.nPeers.Store(0)
+}
+
+func (t *Torrent) handleTick(now time.Time) {
+	for p := range t.peers {
+		t.expireRequests(p, now)
+	}
+	t.connectMore()
+}
+
+func (t *Torrent) handleAddPeers(addrs []netip.AddrPort) {
+	for _, a := range addrs {
+		if !a.IsValid() || a.Port() == 0 {
+			continue
+		}
+		if _, ok := t.known[a]; !ok {
+			t.known[a] = &knownPeer{}
+		}
+	}
+	t.connectMore()
+}
+
+// connectMore dials known peers while there is room.
+func (t *Torrent) connectMore() {
+	if t.opts.Seed || t.completed {
+		return // seeders wait for leechers to come to them
+	}
+	now := time.Now()
+	for a, k := range t.known {
+		if len(t.peers)+t.dialing >= t.cl.cfg.MaxPeers {
+			return
+		}
+		if k.connected || k.dialing || k.banned || now.Before(k.next) {
+			continue
+		}
+		k.dialing = true
+		t.dialing++
+		t.wg.Go(func() { t.dial(a) })
+	}
+}
+
+// dial connects and handshakes with one address, off the loop.
+func (t *Torrent) dial(a netip.AddrPort) {
+	conn, hs, err := t.dialHandshake(a)
+	t.do(func() {
+		t.dialing--
+		k := t.known[a]
+		k.dialing = false
+		if err != nil {
+			k.fails++
+			k.next = time.Now().Add(backoff(k.fails))
+			t.log.Debug("dial failed", "peer", a, "err", err)
+			return
+		}
+		k.fails = 0
+		t.handleConn(conn, hs, true)
+	})
+	if t.ctx.Err() != nil && conn != nil {
+		conn.Close()
+	}
+}
+
+func backoff(fails int) time.Duration {
+	d := time.Second << min(fails, 8)
+	return min(d, 5*time.Minute)
+}
+
+func (t *Torrent) dialHandshake(a netip.AddrPort) (net.Conn, wire.Handshake, error) {
+	ctx, cancel := context.WithTimeout(t.ctx, dialTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", a.String())
+	if err != nil {
+		return nil, wire.Handshake{}, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := writeHandshake(conn, t.ourHandshake()); err != nil {
+		conn.Close()
+		return nil, wire.Handshake{}, err
+	}
+	hs, err := wire.ReadHandshake(conn)
+	if err != nil {
+		conn.Close()
+		return nil, wire.Handshake{}, err
+	}
+	if hs.InfoHash != t.mi.InfoHash {
+		conn.Close()
+		return nil, wire.Handshake{}, errWrongHash
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, hs, nil
+}
+
+// handleConn admits a handshaken connection as a peer.
+func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
+	if hs.PeerID == t.cl.cfg.PeerID {
+		if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil && outgoing {
+			if k := t.known[ap]; k != nil {
+				k.banned = true // it is ourselves
+			}
+		}
+		conn.Close()
+		return
+	}
+	if _, dup := t.peerIDs[hs.PeerID]; dup || t.bannedIDs[hs.PeerID] || len(t.peers) >= t.cl.cfg.MaxPeers+5 {
+		conn.Close()
+		return
+	}
+	p := newPeer(t, conn, hs, outgoing)
+	if outgoing {
+		if k := t.known[p.addr]; k != nil {
+			k.connected = true
+		}
+	}
+	t.peers[p] = struct{}{}
+	t.peerIDs[hs.PeerID] = p
+	t.nPeers.Store(int64(len(t.peers)))
+	if t.verified.Count() > 0 {
+		bf := t.verified.Clone()
+		p.send(wire.Message{ID: wire.Bitfield, Payload: bf.Bytes()})
+	}
+	t.wg.Go(p.readLoop)
+	t.wg.Go(p.writeLoop)
+	t.log.Debug("peer connected", "peer", p.addr, "outgoing", outgoing)
+}
+
+// dropPeer forgets a peer and frees what it was fetching.
+func (t *Torrent) dropPeer(p *peer, err error) {
+	if _, ok := t.peers[p]; !ok {
+		return
+	}
+	p.shut()
+	delete(t.peers, p)
+	delete(t.peerIDs, p.id)
+	t.nPeers.Store(int64(len(t.peers)))
+	if k := t.known[p.addr]; k != nil && p.outgoing {
+		k.connected = false
+		k.next = time.Now().Add(backoff(k.fails + 1))
+	}
+	for ref := range p.inflight {
+		t.release(ref)
+	}
+	clear(p.inflight)
+	t.log.Debug("peer dropped", "peer", p.addr, "err", err)
+	t.fillAll()
+	t.connectMore()
+}
+
+// release marks one outstanding request as gone.
+func (t *Torrent) release(ref blockRef) {
+	pd := t.pending[ref.piece]
+	if pd == nil || pd.reqs[ref.block] == 0 {
+		return
+	}
+	pd.reqs[ref.block]--
+	if pd.reqs[ref.block] == 0 && !pd.got[ref.block] && ref.block < pd.nextFree {
+		pd.nextFree = ref.block
+	}
+}

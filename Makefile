@@ -1,0 +1,51 @@
+# btfs — see README.md. Every target works on a fresh Debian machine as root.
+GO        ?= go
+BIN       := bin/btfs
+PKGS      := ./...
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME  ?= 10s
+
+.PHONY: all build deps test unit integration lint fuzz fuzz-short bench demo install clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/btfs
+
+# deps installs what the tests and the demo need on a fresh machine.
+deps:
+	@scripts/deps.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(PKGS)
+
+unit:
+	$(GO) test -race -timeout 10m $$($(GO) list ./... | grep -v /integration)
+
+integration: build
+	$(GO) test -timeout 10m -v -count=1 ./integration/
+
+test: deps lint unit integration fuzz-short
+
+# A short run of every fuzz target (part of make test); `make fuzz` runs longer.
+fuzz-short:
+	@FUZZTIME=3s scripts/fuzz.sh
+
+fuzz:
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	scripts/bench.sh
+
+demo: deps build
+	scripts/demo.sh
+
+install: build
+	install -m 0755 $(BIN) /usr/local/bin/btfs
+
+clean:
+	rm -rf bin

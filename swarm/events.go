@@ -37,10 +37,14 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 	switch m.ID {
 	case wire.Choke:
 		p.peerChoking = true
+		// Requests die with a choke, except (Fast extension) those for
+		// allowed-fast pieces, which the peer still serves or rejects.
 		for ref := range p.inflight {
-			t.release(ref)
+			if !p.fast || !p.allowed[ref.piece] {
+				delete(p.inflight, ref)
+				t.release(ref)
+			}
 		}
-		clear(p.inflight)
 		t.fillAll()
 	case wire.Unchoke:
 		p.peerChoking = false
@@ -76,6 +80,44 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 		}
 	case wire.Piece:
 		return t.handleBlock(p, m)
+	case wire.HaveAll, wire.HaveNone, wire.Reject, wire.AllowedFast, wire.Suggest:
+		if !p.fast {
+			return fmt.Errorf("%v message without the Fast extension", m.ID)
+		}
+		return t.handleFast(p, m)
+	}
+	return nil
+}
+
+// handleFast handles the Fast extension's messages (BEP 6).
+func (t *Torrent) handleFast(p *peer, m wire.Message) error {
+	switch m.ID {
+	case wire.HaveAll:
+		p.bf.SetAll()
+		t.updateInterest(p)
+		t.fillRequests(p)
+	case wire.HaveNone:
+	case wire.Reject:
+		if !t.layout.ValidBlock(m.Index, m.Begin, m.Length) {
+			return fmt.Errorf("reject: bad block %d/%d+%d", m.Index, m.Begin, m.Length)
+		}
+		ref := blockRef{piece: int(m.Index), block: int(m.Begin / metainfo.BlockSize)}
+		if _, ok := p.inflight[ref]; ok {
+			delete(p.inflight, ref)
+			t.release(ref)
+			t.fillAll()
+		}
+	case wire.AllowedFast:
+		if int(m.Index) >= t.layout.NumPieces {
+			return fmt.Errorf("allowed fast: piece %d out of range", m.Index)
+		}
+		p.allowed[int(m.Index)] = true
+		t.fillRequests(p)
+	case wire.Suggest:
+		if int(m.Index) >= t.layout.NumPieces {
+			return fmt.Errorf("suggest: piece %d out of range", m.Index)
+		}
+		// Suggestions are advisory; our readers decide what is urgent.
 	}
 	return nil
 }
@@ -103,7 +145,7 @@ func (t *Torrent) updateInterest(p *peer) {
 
 // handleRequest queues a block for a peer when we may and can serve it.
 func (t *Torrent) handleRequest(p *peer, m wire.Message) {
-	ok := !p.amChoking && t.layout.ValidBlock(m.Index, m.Begin, m.Length) &&
+	ok := (!p.amChoking || p.fast && p.ourAllowed[int(m.Index)]) && t.layout.ValidBlock(m.Index, m.Begin, m.Length) &&
 		t.verified.Has(int(m.Index)) && p.served.Load() < maxServeQueue
 	if !ok {
 		if p.fast {

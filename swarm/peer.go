@@ -61,6 +61,8 @@ type peer struct {
 	amChoking      bool
 	amInterested   bool
 	inflight       map[blockRef]time.Time
+	allowed        map[int]bool // pieces the peer lets us request while choked (BEP 6)
+	ourAllowed     map[int]bool // pieces we let the peer request while choked
 	maxInflight    int
 	lastBlock      time.Time
 	strikes        int
@@ -70,12 +72,14 @@ type peer struct {
 func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, outgoing bool) *peer {
 	ap, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
 	return &peer{
-		t: t, conn: conn, addr: ap, id: hs.PeerID, outgoing: outgoing,
+		t: t, conn: conn, addr: ap, id: hs.PeerID, outgoing: outgoing, fast: hs.Fast(),
 		done:        make(chan struct{}),
 		qsig:        make(chan struct{}, 1),
 		bf:          bitfield.New(t.layout.NumPieces),
 		peerChoking: true, amChoking: true,
 		inflight:    map[blockRef]time.Time{},
+		allowed:     map[int]bool{},
+		ourAllowed:  map[int]bool{},
 		maxInflight: 32,
 	}
 }

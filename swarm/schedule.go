@@ -69,7 +69,7 @@ func (t *Torrent) fillAll() {
 
 // fillRequests sends a peer requests until its pipeline is full.
 func (t *Torrent) fillRequests(p *peer) {
-	if p.peerChoking || t.opts.Seed {
+	if t.opts.Seed || p.peerChoking && len(p.allowed) == 0 {
 		return
 	}
 	for len(p.inflight) < p.maxInflight {
@@ -88,7 +88,7 @@ func (t *Torrent) fillRequests(p *peer) {
 func (t *Torrent) pick(p *peer) (blockRef, bool) {
 	cands := t.candidates()
 	for _, i := range cands {
-		if t.verified.Has(i) || !p.bf.Has(i) {
+		if t.verified.Has(i) || !p.bf.Has(i) || p.peerChoking && !p.allowed[i] {
 			continue
 		}
 		pd := t.pendingPiece(i)
@@ -111,7 +111,7 @@ func (t *Torrent) pick(p *peer) (blockRef, bool) {
 			break // urgent pieces come first in cands
 		}
 		pd := t.pending[i]
-		if pd == nil || pd.hashing || !p.bf.Has(i) {
+		if pd == nil || pd.hashing || !p.bf.Has(i) || p.peerChoking && !p.allowed[i] {
 			continue
 		}
 		for b := range pd.got {

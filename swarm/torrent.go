@@ -188,7 +188,9 @@ func (t *Torrent) AddPeers(addrs []netip.AddrPort) {
 }
 
 func (t *Torrent) ourHandshake() wire.Handshake {
-	return wire.Handshake{InfoHash: t.mi.InfoHash, PeerID: t.cl.cfg.PeerID}
+	hs := wire.Handshake{InfoHash: t.mi.InfoHash, PeerID: t.cl.cfg.PeerID}
+	hs.SetFast()
+	return hs
 }
 
 // addConn hands a handshaken connection to the loop.
@@ -349,13 +351,34 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
 	t.peers[p] = struct{}{}
 	t.peerIDs[hs.PeerID] = p
 	t.nPeers.Store(int64(len(t.peers)))
-	if t.verified.Count() > 0 {
-		bf := t.verified.Clone()
-		p.send(wire.Message{ID: wire.Bitfield, Payload: bf.Bytes()})
-	}
+	t.sendHaves(p)
 	t.wg.Go(p.readLoop)
 	t.wg.Go(p.writeLoop)
 	t.log.Debug("peer connected", "peer", p.addr, "outgoing", outgoing)
+}
+
+// sendHaves tells a new peer what we have: have-all/have-none when both
+// sides speak the Fast extension, else a bitfield (omitted when empty).
+// Fast peers also learn their allowed-fast pieces among those we hold.
+func (t *Torrent) sendHaves(p *peer) {
+	switch {
+	case p.fast && t.verified.Full():
+		p.send(wire.Message{ID: wire.HaveAll})
+	case p.fast && t.verified.Count() == 0:
+		p.send(wire.Message{ID: wire.HaveNone})
+	case t.verified.Count() > 0:
+		bf := t.verified.Clone()
+		p.send(wire.Message{ID: wire.Bitfield, Payload: bf.Bytes()})
+	}
+	if !p.fast {
+		return
+	}
+	for _, i := range allowedFastSet(p.addr.Addr(), t.mi.InfoHash, t.layout.NumPieces, allowedFastCount) {
+		p.ourAllowed[i] = true
+		if t.verified.Has(i) {
+			p.send(wire.Message{ID: wire.AllowedFast, Index: uint32(i)})
+		}
+	}
 }
 
 // dropPeer forgets a peer and frees what it was fetching.

@@ -1,0 +1,133 @@
+package swarm
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/btfs/btfs/swarm/wire"
+)
+
+// rawPeer is a hand-driven peer for protocol tests.
+type rawPeer struct {
+	t    testing.TB
+	conn net.Conn
+	r    *wire.Reader
+	hs   wire.Handshake
+}
+
+func dialRaw(t testing.TB, addr netip.AddrPort, ih [20]byte, fast bool) *rawPeer {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	hs := wire.Handshake{InfoHash: ih}
+	copy(hs.PeerID[:], "-RAW000-testpeer0001")
+	if fast {
+		hs.SetFast()
+	}
+	b, _ := hs.AppendBinary(nil)
+	if _, err := conn.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	theirs, err := wire.ReadHandshake(conn)
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	return &rawPeer{t: t, conn: conn, r: wire.NewReader(bufio.NewReader(conn), wire.Limits{}), hs: theirs}
+}
+
+func (rp *rawPeer) send(m wire.Message) {
+	rp.t.Helper()
+	b, err := m.AppendBinary(nil)
+	if err != nil {
+		rp.t.Fatal(err)
+	}
+	if _, err := rp.conn.Write(b); err != nil {
+		rp.t.Fatal(err)
+	}
+}
+
+// next reads messages until one with id arrives (skipping others).
+func (rp *rawPeer) next(id wire.ID) wire.Message {
+	rp.t.Helper()
+	for {
+		m, err := rp.r.Read()
+		if err != nil {
+			rp.t.Fatalf("waiting for %v: %v", id, err)
+		}
+		if !m.KeepAlive && m.ID == id {
+			m.Payload = append([]byte(nil), m.Payload...)
+			return m
+		}
+	}
+}
+
+func TestFastExtension(t *testing.T) {
+	fx := newFixture(t, 32*1024, nil, 500_000)
+	addr := seed(t, fx, fileStorage(t, fx), TorrentOptions{NoTrackers: true})
+
+	t.Run("plain peer gets a bitfield", func(t *testing.T) {
+		rp := dialRaw(t, addr, fx.mi.InfoHash, false)
+		if rp.hs.Fast() {
+			// We always offer Fast; the peer did not, so it is not used.
+			m := rp.next(wire.Bitfield)
+			if len(m.Payload) != (fx.mi.Info.NumPieces()+7)/8 {
+				t.Fatalf("bitfield of %d bytes", len(m.Payload))
+			}
+		} else {
+			t.Fatal("we did not offer the Fast extension")
+		}
+	})
+
+	t.Run("fast peer", func(t *testing.T) {
+		rp := dialRaw(t, addr, fx.mi.InfoHash, true)
+		rp.next(wire.HaveAll)
+		// Choked, asking outside the allowed-fast set: rejected.
+		allowed := map[int]bool{}
+		for _, i := range allowedFastSet(netip.MustParseAddr("127.0.0.1"), fx.mi.InfoHash, fx.mi.Info.NumPieces(), allowedFastCount) {
+			allowed[i] = true
+		}
+		outside := -1
+		for i := range fx.mi.Info.NumPieces() {
+			if !allowed[i] {
+				outside = i
+				break
+			}
+		}
+		if outside >= 0 {
+			rp.send(wire.Message{ID: wire.Request, Index: uint32(outside), Begin: 0, Length: 16384})
+			if m := rp.next(wire.Reject); m.Index != uint32(outside) {
+				t.Fatalf("reject for piece %d, want %d", m.Index, outside)
+			}
+		}
+		rp.send(wire.Message{ID: wire.Interested})
+		rp.next(wire.Unchoke)
+		rp.send(wire.Message{ID: wire.Request, Index: 2, Begin: 16384, Length: 16384})
+		m := rp.next(wire.Piece)
+		off := 2*32*1024 + 16384
+		if m.Index != 2 || m.Begin != 16384 || !bytes.Equal(m.Payload, fx.data[off:off+16384]) {
+			t.Fatalf("piece %d/%d: wrong data", m.Index, m.Begin)
+		}
+		// An out-of-range request is rejected, not served or fatal.
+		rp.send(wire.Message{ID: wire.Request, Index: 1 << 20, Begin: 0, Length: 16384})
+		rp.next(wire.Reject)
+	})
+
+	t.Run("fast message from a plain peer drops it", func(t *testing.T) {
+		rp := dialRaw(t, addr, fx.mi.InfoHash, false)
+		rp.send(wire.Message{ID: wire.HaveAll})
+		_ = rp.conn.SetDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, err := rp.r.Read(); err != nil {
+				return // connection closed by the seeder: good
+			}
+		}
+	})
+}

@@ -174,6 +174,9 @@ type TorrentOptions struct {
 	// NoTrackers disables announcing (peers come only from Peers and
 	// incoming connections).
 	NoTrackers bool
+	// PrefetchAll fetches every piece in the background (rarest first)
+	// besides what readers ask for.
+	PrefetchAll bool
 	// Readahead is how many bytes past a reader's position are fetched
 	// ahead of it; default 16 MiB.
 	Readahead int64

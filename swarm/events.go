@@ -8,6 +8,7 @@ import (
 	"github.com/btfs/btfs/swarm/bitfield"
 	"github.com/btfs/btfs/swarm/hasher"
 	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/picker"
 	"github.com/btfs/btfs/swarm/wire"
 )
 
@@ -61,15 +62,26 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 		if int(m.Index) >= t.layout.NumPieces {
 			return fmt.Errorf("have: piece %d out of range", m.Index)
 		}
-		p.bf.Set(int(m.Index))
-		t.updateInterest(p)
+		if !p.bf.Has(int(m.Index)) {
+			p.bf.Set(int(m.Index))
+			t.pk.PeerHas(int(m.Index))
+			if p.allowed[int(m.Index)] {
+				p.allowedBF.Set(int(m.Index))
+			}
+		}
+		if !p.amInterested && !t.verified.Has(int(m.Index)) {
+			t.updateInterest(p)
+		}
 		t.fillRequests(p)
 	case wire.Bitfield:
 		bf, err := bitfield.FromBytes(m.Payload, t.layout.NumPieces)
 		if err != nil {
 			return err
 		}
+		t.pk.PeerGone(&p.bf)
 		p.bf = bf
+		t.pk.PeerBitfield(&p.bf)
+		p.allowedBF = t.allowedBitfield(p)
 		t.updateInterest(p)
 		t.fillRequests(p)
 	case wire.Request:
@@ -93,7 +105,10 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 func (t *Torrent) handleFast(p *peer, m wire.Message) error {
 	switch m.ID {
 	case wire.HaveAll:
+		t.pk.PeerGone(&p.bf)
 		p.bf.SetAll()
+		t.pk.PeerBitfield(&p.bf)
+		p.allowedBF = t.allowedBitfield(p)
 		t.updateInterest(p)
 		t.fillRequests(p)
 	case wire.HaveNone:
@@ -112,6 +127,9 @@ func (t *Torrent) handleFast(p *peer, m wire.Message) error {
 			return fmt.Errorf("allowed fast: piece %d out of range", m.Index)
 		}
 		p.allowed[int(m.Index)] = true
+		if p.bf.Has(int(m.Index)) {
+			p.allowedBF.Set(int(m.Index))
+		}
 		t.fillRequests(p)
 	case wire.Suggest:
 		if int(m.Index) >= t.layout.NumPieces {
@@ -176,25 +194,22 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 		return nil // unsolicited or timed out: ignore
 	}
 	delete(p.inflight, ref)
-	pd := t.pending[piece]
-	if pd == nil {
-		return nil
-	}
-	pd.reqs[ref.block]--
 	if len(m.Payload) != t.layout.BlockSize(piece, ref.block) {
+		t.release(ref)
 		return fmt.Errorf("piece message: block %d/%d has %d bytes", piece, ref.block, len(m.Payload))
 	}
 	p.lastBlock = timeNow()
-	if !pd.got[ref.block] {
+	p.snubbed = false
+	p.downloaded += int64(len(m.Payload))
+	b := picker.Block{Piece: piece, Index: ref.block}
+	pd := t.pending[piece]
+	if t.pk.Received(b) && pd != nil {
 		copy(pd.buf[int(m.Begin):], m.Payload)
-		pd.got[ref.block] = true
 		pd.from[ref.block] = p
-		pd.nGot++
-		p.downloaded += int64(len(m.Payload))
-		if pd.reqs[ref.block] > 0 {
+		if t.pk.Outstanding(b) > 0 {
 			t.cancelDuplicates(p, ref)
 		}
-		if pd.nGot == len(pd.got) {
+		if t.pk.PieceReceived(piece) && !pd.hashing {
 			pd.hashing = true
 			t.hashQ = append(t.hashQ, hasher.Job{Piece: piece, Data: pd.buf, Want: t.info.Pieces[piece]})
 		}
@@ -205,14 +220,13 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 
 // cancelDuplicates withdraws a block's other outstanding requests.
 func (t *Torrent) cancelDuplicates(got *peer, ref blockRef) {
-	pd := t.pending[ref.piece]
 	for q := range t.peers {
 		if q == got {
 			continue
 		}
 		if _, ok := q.inflight[ref]; ok {
 			delete(q.inflight, ref)
-			pd.reqs[ref.block]--
+			t.release(ref)
 			begin := uint32(ref.block * metainfo.BlockSize)
 			q.send(wire.Message{ID: wire.Cancel, Index: uint32(ref.piece), Begin: begin, Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
 		}
@@ -238,6 +252,7 @@ func (t *Torrent) handleVerdict(r hasher.Result) {
 		t.log.Warn("store piece", "piece", r.Piece, "err", err)
 	}
 	t.verified.Set(r.Piece)
+	t.pk.Verified(r.Piece)
 	t.nVerified.Store(int64(t.verified.Count()))
 	t.downloaded.Add(size)
 	t.left.Add(-size)
@@ -245,7 +260,7 @@ func (t *Torrent) handleVerdict(r hasher.Result) {
 		ch <- r.Data
 	}
 	delete(t.waiters, r.Piece)
-	t.candsDirty = true
+	t.prioDirty = true
 	for p := range t.peers {
 		p.send(wire.Message{ID: wire.Have, Index: uint32(r.Piece)})
 	}
@@ -282,11 +297,9 @@ func (t *Torrent) punish(piece int, pd *pieceDL) {
 			t.ban(p, fmt.Errorf("piece %d: hash mismatch", piece))
 		}
 	}
-	for b := range pd.got {
-		pd.got[b] = false
-		pd.from[b] = nil
-	}
-	pd.nGot, pd.nextFree, pd.hashing = 0, 0, false
+	clear(pd.from)
+	pd.hashing = false
+	t.pk.Failed(piece)
 	t.fillAll()
 }
 

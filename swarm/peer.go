@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/btfs/btfs/swarm/bitfield"
+	"github.com/btfs/btfs/swarm/picker"
 	"github.com/btfs/btfs/swarm/wire"
 )
 
@@ -61,7 +62,12 @@ type peer struct {
 	amChoking      bool
 	amInterested   bool
 	inflight       map[blockRef]time.Time
-	allowed        map[int]bool // pieces the peer lets us request while choked (BEP 6)
+	allowed        map[int]bool      // pieces the peer lets us request while choked (BEP 6)
+	allowedBF      bitfield.Bitfield // allowed ∩ what the peer has
+	mine           func(picker.Block) bool
+	rate           float64 // bytes per second the peer sends us (smoothed)
+	lastDownloaded int64
+	snubbed        bool
 	ourAllowed     map[int]bool // pieces we let the peer request while choked
 	maxInflight    int
 	lastBlock      time.Time
@@ -71,7 +77,7 @@ type peer struct {
 
 func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, outgoing bool) *peer {
 	ap, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
-	return &peer{
+	p := &peer{
 		t: t, conn: conn, addr: ap, id: hs.PeerID, outgoing: outgoing, fast: hs.Fast(),
 		done:        make(chan struct{}),
 		qsig:        make(chan struct{}, 1),
@@ -80,8 +86,14 @@ func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, outgoing bool) *peer 
 		inflight:    map[blockRef]time.Time{},
 		allowed:     map[int]bool{},
 		ourAllowed:  map[int]bool{},
-		maxInflight: 32,
+		maxInflight: minPipeline * 2,
+		allowedBF:   bitfield.New(t.layout.NumPieces),
 	}
+	p.mine = func(b picker.Block) bool {
+		_, ok := p.inflight[blockRef{piece: b.Piece, block: b.Index}]
+		return ok
+	}
+	return p
 }
 
 // shut closes the connection once; the goroutines then stop.

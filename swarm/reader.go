@@ -75,7 +75,7 @@ func (r *Reader) follow(piece int) {
 			return
 		}
 		r.t.windows[r.id] = [2]int{piece, end}
-		r.t.candsDirty = true
+		r.t.prioDirty = true
 		r.t.fillAll()
 	})
 }
@@ -87,7 +87,7 @@ func (r *Reader) Close() error {
 	}
 	r.t.do(func() {
 		delete(r.t.windows, r.id)
-		r.t.candsDirty = true
+		r.t.prioDirty = true
 	})
 	return nil
 }
@@ -117,11 +117,12 @@ func (t *Torrent) handleWait(piece int, ch chan []byte) {
 			return
 		}
 		t.verified.Clear(piece) // evicted: fetch it again
+		t.pk.Missing(piece)
 		t.nVerified.Store(int64(t.verified.Count()))
 		t.left.Add(int64(t.layout.PieceSize(piece)))
 	}
 	t.waiters[piece] = append(t.waiters[piece], ch)
-	t.candsDirty = true
+	t.prioDirty = true
 	t.fillAll()
 }
 
@@ -138,5 +139,5 @@ func (t *Torrent) handleUnwait(piece int, ch chan []byte) {
 	} else {
 		t.waiters[piece] = ws
 	}
-	t.candsDirty = true
+	t.prioDirty = true
 }

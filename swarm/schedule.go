@@ -1,63 +1,64 @@
 package swarm
 
 import (
-	"slices"
 	"sync"
 	"time"
 
+	"github.com/btfs/btfs/swarm/bitfield"
 	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/picker"
 	"github.com/btfs/btfs/swarm/wire"
 )
 
 func timeNow() time.Time { return time.Now() }
 
-// maxDuplicates bounds how many peers may be asked for the same block of
-// an urgent piece at once.
-const maxDuplicates = 2
+const (
+	// nextPieces is how many pieces after a reader's position are Next
+	// rather than Readahead.
+	nextPieces = 2
+	// Pipeline bounds per peer, in blocks.
+	minPipeline = 8
+	maxPipeline = 512
+	// pipelineSeconds of data at a peer's measured rate stay in flight.
+	pipelineSeconds = 1.0
+)
 
-// candidates returns the pieces worth fetching, most urgent first: pieces
-// readers are blocked on, then each reader's readahead window in order.
-func (t *Torrent) candidates() []int {
-	if !t.candsDirty {
-		return t.cands
+// updatePriorities recomputes piece priorities from blocked reads and
+// readers' windows, if they changed.
+func (t *Torrent) updatePriorities() {
+	if !t.prioDirty {
+		return
 	}
-	t.candsDirty = false
-	t.cands = t.cands[:0]
-	seen := map[int]bool{}
-	urgent := make([]int, 0, len(t.waiters))
+	t.prioDirty = false
+	want := make(map[int]picker.Priority, len(t.prioSet))
+	deadline := map[int]int64{}
+	set := func(i int, pr picker.Priority, d int64) {
+		if old, ok := want[i]; !ok || pr > old || pr == old && d < deadline[i] {
+			want[i], deadline[i] = pr, d
+		}
+	}
+	for _, w := range t.windows {
+		for i := w[0]; i < w[1]; i++ {
+			pr := picker.Readahead
+			if i-w[0] < nextPieces {
+				pr = picker.Next
+			}
+			set(i, pr, int64(i-w[0]))
+		}
+	}
 	for i := range t.waiters {
-		urgent = append(urgent, i)
+		set(i, picker.Now, 0)
 	}
-	slices.Sort(urgent)
-	for _, i := range urgent {
-		seen[i] = true
-		t.cands = append(t.cands, i)
-	}
-	ids := make([]int, 0, len(t.windows))
-	for id := range t.windows {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	// Interleave readers' windows so each reader's nearest pieces come first.
-	for depth := 0; ; depth++ {
-		more := false
-		for _, id := range ids {
-			w := t.windows[id]
-			i := w[0] + depth
-			if i >= w[1] {
-				continue
-			}
-			more = true
-			if !seen[i] && !t.verified.Has(i) {
-				seen[i] = true
-				t.cands = append(t.cands, i)
-			}
-		}
-		if !more {
-			break
+	for _, i := range t.prioSet {
+		if _, ok := want[i]; !ok {
+			t.pk.SetPriority(i, t.basePrio, 0)
 		}
 	}
-	return t.cands
+	t.prioSet = t.prioSet[:0]
+	for i, pr := range want {
+		t.pk.SetPriority(i, pr, deadline[i])
+		t.prioSet = append(t.prioSet, i)
+	}
 }
 
 // fillAll tops up every peer's request pipeline.
@@ -69,79 +70,43 @@ func (t *Torrent) fillAll() {
 
 // fillRequests sends a peer requests until its pipeline is full.
 func (t *Torrent) fillRequests(p *peer) {
-	if t.opts.Seed || p.peerChoking && len(p.allowed) == 0 {
+	if t.opts.Seed || p.peerChoking && p.allowedBF.Count() == 0 {
 		return
 	}
-	for len(p.inflight) < p.maxInflight {
-		ref, ok := t.pick(p)
-		if !ok {
-			return
-		}
+	n := p.maxInflight - len(p.inflight)
+	if n <= 0 {
+		return
+	}
+	t.updatePriorities()
+	has := &p.bf
+	if p.peerChoking {
+		has = &p.allowedBF
+	}
+	t.pickBuf = t.pk.Pick(has, p.mine, n, t.pickBuf[:0])
+	for _, b := range t.pickBuf {
+		ref := blockRef{piece: b.Piece, block: b.Index}
+		t.pendingPiece(b.Piece)
 		p.inflight[ref] = timeNow()
-		t.pending[ref.piece].reqs[ref.block]++
 		begin := uint32(ref.block * metainfo.BlockSize)
 		p.send(wire.Message{ID: wire.Request, Index: uint32(ref.piece), Begin: begin, Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
 	}
 }
 
-// pick chooses the next block to ask p for.
-func (t *Torrent) pick(p *peer) (blockRef, bool) {
-	cands := t.candidates()
-	for _, i := range cands {
-		if t.verified.Has(i) || !p.bf.Has(i) || p.peerChoking && !p.allowed[i] {
-			continue
-		}
-		pd := t.pendingPiece(i)
-		if pd.hashing {
-			continue
-		}
-		for b := pd.nextFree; b < len(pd.got); b++ {
-			if !pd.got[b] && pd.reqs[b] == 0 {
-				pd.nextFree = b + 1
-				return blockRef{i, b}, true
-			}
-		}
-		pd.nextFree = len(pd.got)
-	}
-	// Nothing free: for pieces a reader is blocked on, ask a second peer
-	// for blocks still outstanding elsewhere, so one slow peer cannot hold
-	// a read hostage.
-	for _, i := range cands {
-		if _, urgent := t.waiters[i]; !urgent {
-			break // urgent pieces come first in cands
-		}
-		pd := t.pending[i]
-		if pd == nil || pd.hashing || !p.bf.Has(i) || p.peerChoking && !p.allowed[i] {
-			continue
-		}
-		for b := range pd.got {
-			if !pd.got[b] && pd.reqs[b] < maxDuplicates {
-				if _, mine := p.inflight[blockRef{i, b}]; !mine {
-					return blockRef{i, b}, true
-				}
-			}
-		}
-	}
-	return blockRef{}, false
-}
-
 func (t *Torrent) pendingPiece(i int) *pieceDL {
 	pd := t.pending[i]
 	if pd == nil {
-		n := t.layout.NumBlocks(i)
 		pd = &pieceDL{
 			buf:  make([]byte, t.layout.PieceSize(i)),
-			reqs: make([]uint8, n),
-			got:  make([]bool, n),
-			from: make([]*peer, n),
+			from: make([]*peer, t.layout.NumBlocks(i)),
 		}
 		t.pending[i] = pd
 	}
 	return pd
 }
 
-// expireRequests gives blocks a peer has sat on too long to other peers,
-// and shrinks that peer's pipeline.
+// expireRequests gives blocks a peer has sat on too long to other peers
+// and marks the peer snubbed; it also sizes the peer's pipeline to about a
+// second of data at its measured rate.
 func (t *Torrent) expireRequests(p *peer, now time.Time) {
 	expired := false
 	for ref, at := range p.inflight {
@@ -154,13 +119,38 @@ func (t *Torrent) expireRequests(p *peer, now time.Time) {
 		begin := uint32(ref.block * metainfo.BlockSize)
 		p.send(wire.Message{ID: wire.Cancel, Index: uint32(ref.piece), Begin: begin, Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
 	}
-	if expired {
-		p.maxInflight = max(2, p.maxInflight/2)
-		t.log.Debug("requests timed out", "peer", p.addr, "pipeline", p.maxInflight)
+	got := p.downloaded - p.lastDownloaded
+	p.lastDownloaded = p.downloaded
+	p.rate = 0.5*p.rate + 0.5*float64(got) // bytes per tick (one second)
+	switch {
+	case expired:
+		p.snubbed = true
+		p.maxInflight = 2
+		t.log.Debug("requests timed out; peer snubbed", "peer", p.addr)
 		t.fillAll()
-	} else if len(p.inflight) > 0 && p.maxInflight < 128 && now.Sub(p.lastBlock) < time.Second {
-		p.maxInflight++ // a peer that keeps up earns a deeper pipeline
+	case !p.snubbed:
+		p.maxInflight = min(max(int(p.rate*pipelineSeconds/metainfo.BlockSize)+minPipeline, p.maxInflight), maxPipeline)
+		if got == 0 && len(p.inflight) == 0 {
+			p.maxInflight = max(minPipeline, p.maxInflight/2) // idle: forget old speed slowly
+		}
 	}
+}
+
+// release marks one outstanding request as gone.
+func (t *Torrent) release(ref blockRef) {
+	t.pk.Cancelled(picker.Block{Piece: ref.piece, Index: ref.block})
+}
+
+// allowedBitfield turns a peer's allowed-fast set into a bitfield limited
+// to the pieces it has.
+func (t *Torrent) allowedBitfield(p *peer) bitfield.Bitfield {
+	bf := bitfield.New(t.layout.NumPieces)
+	for i := range p.allowed {
+		if p.bf.Has(i) {
+			bf.Set(i)
+		}
+	}
+	return bf
 }
 
 // blockPool recycles 16 KiB buffers for block payloads between reader

@@ -13,6 +13,7 @@ import (
 	"github.com/btfs/btfs/swarm/bitfield"
 	"github.com/btfs/btfs/swarm/hasher"
 	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/picker"
 	"github.com/btfs/btfs/swarm/wire"
 )
 
@@ -47,19 +48,22 @@ type Torrent struct {
 	readerIDs  atomic.Int64
 
 	// --- owned by run ---
-	verified   bitfield.Bitfield
-	pending    map[int]*pieceDL
-	hashQ      []hasher.Job
-	peers      map[*peer]struct{}
-	peerIDs    map[[20]byte]*peer
-	bannedIDs  map[[20]byte]bool
-	known      map[netip.AddrPort]*knownPeer
-	dialing    int
-	waiters    map[int][]chan []byte
-	windows    map[int][2]int // reader id -> readahead pieces [start, end)
-	cands      []int
-	candsDirty bool
-	completed  bool
+	verified  bitfield.Bitfield
+	pending   map[int]*pieceDL
+	hashQ     []hasher.Job
+	peers     map[*peer]struct{}
+	peerIDs   map[[20]byte]*peer
+	bannedIDs map[[20]byte]bool
+	known     map[netip.AddrPort]*knownPeer
+	dialing   int
+	waiters   map[int][]chan []byte
+	windows   map[int][2]int // reader id -> readahead pieces [start, end)
+	pk        *picker.Picker
+	basePrio  picker.Priority // of pieces no reader asked for
+	prioDirty bool
+	prioSet   []int // pieces whose priority differs from basePrio
+	pickBuf   []picker.Block
+	completed bool
 }
 
 // knownPeer is an address we may dial, with back-off after failures.
@@ -74,11 +78,7 @@ type knownPeer struct {
 // pieceDL is a piece being downloaded: its buffer and per-block states.
 type pieceDL struct {
 	buf      []byte
-	reqs     []uint8 // outstanding requests per block
-	got      []bool
-	from     []*peer
-	nGot     int
-	nextFree int     // no block below this is free to request
+	from     []*peer // who sent each block
 	prev     []byte  // bytes of the last failed attempt, for judge
 	prevFrom []*peer // who sent each block of prev
 	hashing  bool
@@ -106,11 +106,18 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 		windows:   map[int][2]int{},
 	}
 	t.hasher = hasher.New(ctx, max(1, runtime.NumCPU()))
+	t.pk = picker.New(t.layout.NumPieces, t.layout.NumBlocks, uint64(time.Now().UnixNano()))
+	if opts.PrefetchAll && !opts.Seed {
+		t.basePrio = picker.Normal
+	}
 	left := mi.Info.Length
 	for i := range t.layout.NumPieces {
 		if st.Has(i) {
 			t.verified.Set(i)
+			t.pk.Verified(i)
 			left -= int64(t.layout.PieceSize(i))
+		} else if t.basePrio != picker.None {
+			t.pk.SetPriority(i, t.basePrio, 0)
 		}
 	}
 	t.nVerified.Store(int64(t.verified.Count()))
@@ -389,6 +396,7 @@ func (t *Torrent) dropPeer(p *peer, err error) {
 	p.shut()
 	delete(t.peers, p)
 	delete(t.peerIDs, p.id)
+	t.pk.PeerGone(&p.bf)
 	t.nPeers.Store(int64(len(t.peers)))
 	if k := t.known[p.addr]; k != nil && p.outgoing {
 		k.connected = false
@@ -401,16 +409,4 @@ func (t *Torrent) dropPeer(p *peer, err error) {
 	t.log.Debug("peer dropped", "peer", p.addr, "err", err)
 	t.fillAll()
 	t.connectMore()
-}
-
-// release marks one outstanding request as gone.
-func (t *Torrent) release(ref blockRef) {
-	pd := t.pending[ref.piece]
-	if pd == nil || pd.reqs[ref.block] == 0 {
-		return
-	}
-	pd.reqs[ref.block]--
-	if pd.reqs[ref.block] == 0 && !pd.got[ref.block] && ref.block < pd.nextFree {
-		pd.nextFree = ref.block
-	}
 }

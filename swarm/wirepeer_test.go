@@ -3,6 +3,7 @@ package swarm
 import (
 	"bufio"
 	"bytes"
+	crand "crypto/rand"
 	"net"
 	"net/netip"
 	"testing"
@@ -27,7 +28,8 @@ func dialRaw(t testing.TB, addr netip.AddrPort, ih [20]byte, fast bool) *rawPeer
 	}
 	t.Cleanup(func() { conn.Close() })
 	hs := wire.Handshake{InfoHash: ih}
-	copy(hs.PeerID[:], "-RAW000-testpeer0001")
+	copy(hs.PeerID[:], "-RAW000-")
+	_, _ = crand.Read(hs.PeerID[8:]) // distinct ids: the seeder refuses duplicates
 	if fast {
 		hs.SetFast()
 	}

@@ -7,9 +7,9 @@ package swarm
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -21,8 +21,9 @@ import (
 	"github.com/btfs/btfs/swarm/wire"
 )
 
-// ErrClosed is returned by operations on a closed Client, Torrent or Reader.
-var ErrClosed = errors.New("swarm: torrent closed")
+// ErrClosed is returned by operations on a closed Client, Torrent or
+// Reader. It wraps io/fs.ErrClosed, which the fs package maps to EIO.
+var ErrClosed = fmt.Errorf("swarm: torrent closed: %w", iofs.ErrClosed)
 
 // Config configures a Client. Zero values take the documented defaults.
 type Config struct {

@@ -14,13 +14,15 @@ import (
 	"github.com/btfs/btfs/swarm/metainfo"
 )
 
-// FileStorage serves a complete or partial local copy of a torrent's files,
-// read-only. It is what `btfs seed` shares. Only pieces that passed their
-// hash check in Verify are ever served.
+// FileStorage keeps a torrent's data in its files, laid out as a
+// BitTorrent client saves them. Opened read-only it is what `btfs seed`
+// shares; created writable it is where `btfs get` downloads. Only pieces
+// that passed their hash check (in Verify, or before Put) are served.
 type FileStorage struct {
-	info   *metainfo.Info
-	layout metainfo.Layout
-	files  []*os.File // parallel to info.Files; nil for missing files
+	info     *metainfo.Info
+	layout   metainfo.Layout
+	files    []*os.File // parallel to info.Files; nil for missing files
+	writable bool
 
 	// mu guards have; Verify writes it, readers read it.
 	mu   sync.RWMutex
@@ -36,6 +38,10 @@ func OpenFileStorage(info *metainfo.Info, dir string) (*FileStorage, error) {
 	found := 0
 	for _, f := range info.Files {
 		p := filepath.Join(append([]string{dir}, contentPath(info, f)...)...)
+		if f.Padding {
+			fs.files = append(fs.files, nil)
+			continue
+		}
 		h, err := os.Open(p)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			fs.Close()
@@ -49,6 +55,36 @@ func OpenFileStorage(info *metainfo.Info, dir string) (*FileStorage, error) {
 	if found == 0 && info.Length > 0 {
 		fs.Close()
 		return nil, fmt.Errorf("no file of torrent %q found under %s", info.Name, dir)
+	}
+	return fs, nil
+}
+
+// CreateFileStorage opens (creating where missing) the torrent's files below
+// dir for downloading into. Existing data is kept: call Verify to resume.
+func CreateFileStorage(info *metainfo.Info, dir string) (*FileStorage, error) {
+	fs := &FileStorage{info: info, layout: info.Layout(), have: bitfield.New(info.NumPieces()), writable: true}
+	for _, f := range info.Files {
+		if f.Padding {
+			fs.files = append(fs.files, nil)
+			continue
+		}
+		p := filepath.Join(append([]string{dir}, contentPath(info, f)...)...)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			fs.Close()
+			return nil, fmt.Errorf("create %s: %w", filepath.Dir(p), err)
+		}
+		h, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			fs.Close()
+			return nil, fmt.Errorf("create %s: %w", p, err)
+		}
+		fs.files = append(fs.files, h)
+		if st, err := h.Stat(); err == nil && st.Size() < f.Length {
+			if err := h.Truncate(f.Length); err != nil { // sparse: no space used yet
+				fs.Close()
+				return nil, fmt.Errorf("size %s: %w", p, err)
+			}
+		}
 	}
 	return fs, nil
 }
@@ -87,6 +123,12 @@ func (fs *FileStorage) readRaw(off int64, p []byte) error {
 	for _, idx := range filesOverlapping(fs.info.Files, off, int64(len(p))) {
 		f := fs.info.Files[idx]
 		h := fs.files[idx]
+		if h == nil && f.Padding {
+			lo := max(off, f.Offset)
+			hi := min(off+int64(len(p)), f.Offset+f.Length)
+			clear(p[lo-off : hi-off])
+			continue
+		}
 		if h == nil {
 			return fmt.Errorf("file %s missing", filepath.Join(f.Path...))
 		}
@@ -141,8 +183,41 @@ func (fs *FileStorage) Piece(piece int) ([]byte, bool, error) {
 	return d, ok, err
 }
 
-// Put implements Storage; a read-only copy keeps nothing new.
-func (fs *FileStorage) Put(int, []byte) error { return nil }
+// Put implements Storage: a writable storage writes the verified piece
+// into its files; a read-only one keeps nothing new.
+func (fs *FileStorage) Put(piece int, data []byte) error {
+	if !fs.writable {
+		return nil
+	}
+	off := fs.layout.PieceOffset(piece)
+	for _, idx := range filesOverlapping(fs.info.Files, off, int64(len(data))) {
+		f := fs.info.Files[idx]
+		h := fs.files[idx]
+		if h == nil {
+			continue // padding
+		}
+		lo := max(off, f.Offset)
+		hi := min(off+int64(len(data)), f.Offset+f.Length)
+		if _, err := h.WriteAt(data[lo-off:hi-off], lo-f.Offset); err != nil {
+			return fmt.Errorf("piece %d: write %s: %w", piece, filepath.Join(f.Path...), err)
+		}
+	}
+	fs.mu.Lock()
+	fs.have.Set(piece)
+	fs.mu.Unlock()
+	return nil
+}
+
+// Sync flushes written data to disk.
+func (fs *FileStorage) Sync() error {
+	var errs []error
+	for _, h := range fs.files {
+		if h != nil && fs.writable {
+			errs = append(errs, h.Sync())
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Close closes the files.
 func (fs *FileStorage) Close() error {

@@ -122,6 +122,10 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 	}
 	t.nVerified.Store(int64(t.verified.Count()))
 	t.left.Store(left)
+	if t.verified.Full() {
+		t.completed = true
+		close(t.completeC)
+	}
 	for _, a := range opts.Peers {
 		t.known[a] = &knownPeer{}
 	}
@@ -140,6 +144,9 @@ func (t *Torrent) Close() error {
 	t.hasher.Wait()
 	return nil
 }
+
+// Complete is closed once every piece has been verified.
+func (t *Torrent) Complete() <-chan struct{} { return t.completeC }
 
 // Done is closed when the torrent has stopped.
 func (t *Torrent) Done() <-chan struct{} { return t.done }

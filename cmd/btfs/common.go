@@ -1,0 +1,73 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/btfs/btfs/swarm"
+)
+
+// netFlags are the network flags mount and seed share.
+type netFlags struct {
+	port     int
+	bind     string
+	maxPeers int
+	peers    peerList
+	logLevel string
+	announce time.Duration
+}
+
+func (n *netFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&n.port, "port", 6881, "TCP port for incoming peers (the next free one if taken; 0 = any)")
+	fs.StringVar(&n.bind, "bind", "", "address to listen on (default: all)")
+	fs.IntVar(&n.maxPeers, "max-peers", 50, "most peer connections per torrent")
+	fs.Var(&n.peers, "peer", "also connect to this peer `HOST:PORT` (repeatable)")
+	fs.StringVar(&n.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	fs.DurationVar(&n.announce, "max-announce-interval", 0, "re-announce at least this often (0 = as the tracker says)")
+}
+
+func (n *netFlags) config() swarm.Config {
+	return swarm.Config{
+		ListenAddr:          net.JoinHostPort(n.bind, fmt.Sprint(n.port)),
+		MaxPeers:            n.maxPeers,
+		MaxAnnounceInterval: n.announce,
+	}
+}
+
+// peerList is a repeatable HOST:PORT flag.
+type peerList []netip.AddrPort
+
+func (p *peerList) String() string {
+	s := make([]string, len(*p))
+	for i, a := range *p {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (p *peerList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		a, err := netip.ParseAddrPort(strings.TrimSpace(part))
+		if err != nil {
+			host, port, err2 := net.SplitHostPort(part)
+			if err2 != nil {
+				return fmt.Errorf("peer %q: want HOST:PORT", part)
+			}
+			ips, err2 := net.LookupIP(host)
+			if err2 != nil || len(ips) == 0 {
+				return fmt.Errorf("peer %q: %w", part, err)
+			}
+			ip, _ := netip.AddrFromSlice(ips[0])
+			a, err = netip.ParseAddrPort(net.JoinHostPort(ip.Unmap().String(), port))
+			if err != nil {
+				return fmt.Errorf("peer %q: %w", part, err)
+			}
+		}
+		*p = append(*p, a)
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// stallStorage serves the first n blocks it is asked for, then blocks every
+// read until release is closed: a peer that stalls mid-piece.
+type stallStorage struct {
+	Storage
+	n       atomic.Int64
+	release chan struct{}
+	stalled atomic.Bool
+}
+
+func (s *stallStorage) ReadBlock(piece, begin int, p []byte) (bool, error) {
+	if s.n.Add(-1) < 0 {
+		s.stalled.Store(true)
+		<-s.release
+		return false, nil
+	}
+	return s.Storage.ReadBlock(piece, begin, p)
+}
+
+func TestStalledSeederDoesNotStallDownload(t *testing.T) {
+	// A blocked reader gets the stalled blocks from another peer at once
+	// (urgent duplicates); background fetching gets them back by request
+	// timeout, and the staller is snubbed.
+	for _, background := range []bool{false, true} {
+		name := "reader"
+		if background {
+			name = "background"
+		}
+		t.Run(name, func(t *testing.T) { testStalledSeeder(t, background) })
+	}
+}
+
+func testStalledSeeder(t *testing.T, background bool) {
+	fx := newFixture(t, 256*1024, nil, 4<<20)
+	st := &stallStorage{Storage: fileStorage(t, fx), release: make(chan struct{})}
+	st.n.Store(5) // a few blocks, then silence in the middle of piece 0
+	stalled := seed(t, fx, st, TorrentOptions{NoTrackers: true})
+	t.Cleanup(func() { close(st.release) }) // runs before the seeder's Close
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: []netip.AddrPort{stalled}, PrefetchAll: background})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan []byte, 1)
+	if !background {
+		go func() { done <- readAll(ctx, t, tor, fx, 1<<20) }()
+	}
+	for !st.stalled.Load() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The good seeder joins once the first one has stalled holding requests.
+	// In the background case it is slow, so the request timeout (2 s here)
+	// fires before endgame would re-request the stalled blocks anyway.
+	var goodSt Storage = fileStorage(t, fx)
+	if background {
+		goodSt = &slowStorage{Storage: goodSt, delay: 12 * time.Millisecond}
+	}
+	good := seed(t, fx, goodSt, TorrentOptions{NoTrackers: true})
+	tor.AddPeers([]netip.AddrPort{good})
+	if background {
+		select {
+		case <-tor.Complete():
+		case <-ctx.Done():
+			t.Fatalf("download stuck at %d pieces", tor.Stats().PiecesVerified)
+		}
+		snubbed := make(chan bool, 1)
+		tor.do(func() {
+			for p := range tor.peers {
+				if p.addr == stalled {
+					snubbed <- p.snubbed
+					return
+				}
+			}
+			snubbed <- false
+		})
+		if !<-snubbed {
+			t.Error("the stalled peer was not marked snubbed")
+		}
+		go func() { done <- readAll(ctx, t, tor, fx, 1<<20) }()
+	}
+	if got := <-done; !bytes.Equal(got, fx.data) {
+		t.Fatal("data differs")
+	}
+}
+
+// slowStorage delays every block so a download lasts long enough for
+// peers to come and go during it.
+type slowStorage struct {
+	Storage
+	delay time.Duration
+}
+
+func (s *slowStorage) ReadBlock(piece, begin int, p []byte) (bool, error) {
+	time.Sleep(s.delay)
+	return s.Storage.ReadBlock(piece, begin, p)
+}
+
+func TestPeersLeaveAndJoin(t *testing.T) {
+	fx := newFixture(t, 64*1024, nil, 6<<20)
+	var clients []*Client
+	var addrs []netip.AddrPort
+	for range 3 {
+		c := newTestClient(t)
+		if _, err := c.AddTorrent(fx.mi, &slowStorage{Storage: fileStorage(t, fx), delay: 2 * time.Millisecond}, TorrentOptions{Seed: true, NoTrackers: true}); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+		addrs = append(addrs, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), c.Port()))
+	}
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: addrs[:2], PrefetchAll: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := fx.mi.Info.NumPieces()
+	waitPieces := func(k int) {
+		for tor.Stats().PiecesVerified < k {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("stuck at %d/%d pieces", tor.Stats().PiecesVerified, n)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	waitPieces(n / 4)
+	clients[0].Close() // a seeder leaves
+	tor.AddPeers(addrs[2:])
+	waitPieces(n / 2)
+	clients[1].Close() // another leaves; only the newcomer remains
+	select {
+	case <-tor.Complete():
+	case <-ctx.Done():
+		t.Fatalf("download stuck at %d/%d pieces", tor.Stats().PiecesVerified, n)
+	}
+	if got := readAll(ctx, t, tor, fx, 1<<20); !bytes.Equal(got, fx.data) {
+		t.Fatal("data differs")
+	}
+}

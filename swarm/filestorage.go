@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 
 	"github.com/btfs/btfs/swarm/bitfield"
@@ -120,9 +121,12 @@ func (fs *FileStorage) Verify(ctx context.Context) (int, error) {
 
 // readRaw reads torrent bytes [off, off+len(p)) from the files.
 func (fs *FileStorage) readRaw(off int64, p []byte) error {
-	for _, idx := range filesOverlapping(fs.info.Files, off, int64(len(p))) {
+	for idx := firstFile(fs.info.Files, off); idx < len(fs.info.Files) && fs.info.Files[idx].Offset < off+int64(len(p)); idx++ {
 		f := fs.info.Files[idx]
 		h := fs.files[idx]
+		if f.Length == 0 {
+			continue
+		}
 		if h == nil && f.Padding {
 			lo := max(off, f.Offset)
 			hi := min(off+int64(len(p)), f.Offset+f.Length)
@@ -142,6 +146,12 @@ func (fs *FileStorage) readRaw(off int64, p []byte) error {
 		}
 	}
 	return nil
+}
+
+// firstFile returns the index of the first file whose bytes reach past
+// off (files are sorted by offset).
+func firstFile(files []metainfo.File, off int64) int {
+	return sort.Search(len(files), func(i int) bool { return files[i].Offset+files[i].Length > off })
 }
 
 // filesOverlapping returns the indices of files with bytes in [off, off+n).

@@ -23,6 +23,12 @@ const (
 	pipelineSeconds = 1.0
 )
 
+// prioDeadline is a piece's wanted priority and its order key.
+type prioDeadline struct {
+	pr picker.Priority
+	d  int64
+}
+
 // updatePriorities recomputes piece priorities from blocked reads and
 // readers' windows, if they changed.
 func (t *Torrent) updatePriorities() {
@@ -30,11 +36,14 @@ func (t *Torrent) updatePriorities() {
 		return
 	}
 	t.prioDirty = false
-	want := make(map[int]picker.Priority, len(t.prioSet))
-	deadline := map[int]int64{}
+	if t.prioWant == nil {
+		t.prioWant = map[int]prioDeadline{}
+	}
+	want := t.prioWant
+	clear(want)
 	set := func(i int, pr picker.Priority, d int64) {
-		if old, ok := want[i]; !ok || pr > old || pr == old && d < deadline[i] {
-			want[i], deadline[i] = pr, d
+		if old, ok := want[i]; !ok || pr > old.pr || pr == old.pr && d < old.d {
+			want[i] = prioDeadline{pr, d}
 		}
 	}
 	for _, w := range t.windows {
@@ -55,8 +64,8 @@ func (t *Torrent) updatePriorities() {
 		}
 	}
 	t.prioSet = t.prioSet[:0]
-	for i, pr := range want {
-		t.pk.SetPriority(i, pr, deadline[i])
+	for i, pd := range want {
+		t.pk.SetPriority(i, pd.pr, pd.d)
 		t.prioSet = append(t.prioSet, i)
 	}
 }
@@ -154,25 +163,24 @@ func (t *Torrent) allowedBitfield(p *peer) bitfield.Bitfield {
 }
 
 // blockPool recycles 16 KiB buffers for block payloads between reader
-// goroutines and the loop.
+// goroutines and the loop. It holds array pointers, so Put allocates
+// nothing.
 type blockPool struct{ p sync.Pool }
 
 func (bp *blockPool) copyOf(b []byte) []byte {
 	if len(b) != metainfo.BlockSize {
 		return append([]byte(nil), b...)
 	}
-	buf, _ := bp.p.Get().(*[]byte)
+	buf, _ := bp.p.Get().(*[metainfo.BlockSize]byte)
 	if buf == nil {
-		s := make([]byte, metainfo.BlockSize)
-		buf = &s
+		buf = new([metainfo.BlockSize]byte)
 	}
-	copy(*buf, b)
-	return (*buf)[:len(b)]
+	copy(buf[:], b)
+	return buf[:]
 }
 
 func (bp *blockPool) put(m wire.Message) {
-	if m.ID == wire.Piece && cap(m.Payload) == metainfo.BlockSize {
-		b := m.Payload[:metainfo.BlockSize]
-		bp.p.Put(&b)
+	if m.ID == wire.Piece && len(m.Payload) == metainfo.BlockSize && cap(m.Payload) == metainfo.BlockSize {
+		bp.p.Put((*[metainfo.BlockSize]byte)(m.Payload))
 	}
 }

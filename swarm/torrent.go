@@ -62,6 +62,7 @@ type Torrent struct {
 	basePrio  picker.Priority // of pieces no reader asked for
 	prioDirty bool
 	prioSet   []int // pieces whose priority differs from basePrio
+	prioWant  map[int]prioDeadline
 	pickBuf   []picker.Block
 	completed bool
 }

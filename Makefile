@@ -37,9 +37,12 @@ fuzz-short:
 fuzz:
 	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
+# bench: Go micro-benchmarks (codec, picker, engine, cache, FUSE adapter),
+# then the swarm table against libtorrent (issue 3) on the same seeders.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
-	scripts/bench.sh
+	@BENCH=1 scripts/deps.sh
+	$(GO) test -run '^$$' -bench . -benchmem ./swarm/... ./cache/ ./fs/
+	scripts/bench-swarm.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -5,6 +5,10 @@ need=()
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 command -v mktorrent >/dev/null 2>&1 || need+=(mktorrent)
 [ -x /usr/bin/time ] || need+=(time)
+# The benchmarks compare against reference clients from Debian.
+if [ -n "${BENCH:-}" ]; then
+  /usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need+=(python3-libtorrent)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: need ${need[*]}; run as root or install them" >&2

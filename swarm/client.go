@@ -44,6 +44,10 @@ type Config struct {
 	Tracker *tracker.Client
 	// Logger receives the engine's logs; nil discards them.
 	Logger *slog.Logger
+
+	// peerGrace is how long a new peer is safe from being replaced by a
+	// newcomer when the torrent is full (tests shorten it).
+	peerGrace time.Duration
 }
 
 // Client is one BitTorrent node: a listen socket, a peer id, and torrents.
@@ -74,6 +78,9 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 8 * time.Second
+	}
+	if cfg.peerGrace <= 0 {
+		cfg.peerGrace = 30 * time.Second
 	}
 	if cfg.Tracker == nil {
 		cfg.Tracker = &tracker.Client{}

@@ -12,7 +12,10 @@ import (
 	"github.com/btfs/btfs/swarm/wire"
 )
 
-var errWrongHash = errors.New("handshake: wrong info-hash")
+var (
+	errWrongHash = errors.New("handshake: wrong info-hash")
+	errReplaced  = errors.New("replaced by a newcomer: torrent full")
+)
 
 // maxStrikes is how many failed pieces a peer may have contributed to
 // before it is banned even without proof (judge usually proves it first).
@@ -179,6 +182,7 @@ func (t *Torrent) handleRequest(p *peer, m wire.Message) {
 // gave up on a queued block.
 func (t *Torrent) servedDone(p *peer, n int) {
 	p.served.Add(-1)
+	p.uploaded.Add(int64(n))
 	t.uploaded.Add(int64(n))
 }
 

@@ -23,6 +23,7 @@ type FileStorage struct {
 	info     *metainfo.Info
 	layout   metainfo.Layout
 	files    []*os.File // parallel to info.Files; nil for missing files
+	fresh    []bool     // parallel to info.Files: created empty by us, holds no data yet
 	writable bool
 
 	// mu guards have; Verify writes it, readers read it.
@@ -67,9 +68,12 @@ func CreateFileStorage(info *metainfo.Info, dir string) (*FileStorage, error) {
 	for _, f := range info.Files {
 		if f.Padding {
 			fs.files = append(fs.files, nil)
+			fs.fresh = append(fs.fresh, true)
 			continue
 		}
 		p := filepath.Join(append([]string{dir}, contentPath(info, f)...)...)
+		_, statErr := os.Stat(p)
+		fs.fresh = append(fs.fresh, errors.Is(statErr, os.ErrNotExist))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			fs.Close()
 			return nil, fmt.Errorf("create %s: %w", filepath.Dir(p), err)
@@ -105,6 +109,9 @@ func (fs *FileStorage) Verify(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return good, fmt.Errorf("verify: %w", err)
 		}
+		if fs.unwritten(i) {
+			continue // only files we just created: nothing to hash
+		}
 		d := buf[:fs.layout.PieceSize(i)]
 		if err := fs.readRaw(fs.layout.PieceOffset(i), d); err != nil {
 			continue
@@ -117,6 +124,21 @@ func (fs *FileStorage) Verify(ctx context.Context) (int, error) {
 		}
 	}
 	return good, nil
+}
+
+// unwritten reports whether every file piece i touches was created empty
+// by CreateFileStorage, so the piece cannot be there yet.
+func (fs *FileStorage) unwritten(i int) bool {
+	if fs.fresh == nil {
+		return false
+	}
+	off, n := fs.layout.PieceOffset(i), int64(fs.layout.PieceSize(i))
+	for idx := firstFile(fs.info.Files, off); idx < len(fs.info.Files) && fs.info.Files[idx].Offset < off+n; idx++ {
+		if fs.info.Files[idx].Length > 0 && !fs.fresh[idx] {
+			return false
+		}
+	}
+	return true
 }
 
 // readRaw reads torrent bytes [off, off+len(p)) from the files.

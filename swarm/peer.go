@@ -53,7 +53,8 @@ type peer struct {
 	q    []outItem
 	qsig chan struct{} // capacity 1: "q is not empty"
 
-	served atomic.Int32 // blocks queued for this peer and not yet written
+	served   atomic.Int32 // blocks queued for this peer and not yet written
+	uploaded atomic.Int64 // block bytes written to the peer
 
 	// --- loop-owned ---
 	bf             bitfield.Bitfield
@@ -68,6 +69,9 @@ type peer struct {
 	rate           float64 // bytes per second the peer sends us (smoothed)
 	lastDownloaded int64
 	snubbed        bool
+	since          time.Time // connected at
+	upRate         float64   // bytes per second we send the peer (smoothed)
+	lastUploaded   int64
 	ourAllowed     map[int]bool // pieces we let the peer request while choked
 	maxInflight    int
 	lastBlock      time.Time
@@ -82,7 +86,7 @@ func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, outgoing bool) *peer 
 		done:        make(chan struct{}),
 		qsig:        make(chan struct{}, 1),
 		bf:          bitfield.New(t.layout.NumPieces),
-		peerChoking: true, amChoking: true,
+		peerChoking: true, amChoking: true, since: timeNow(),
 		inflight:    map[blockRef]time.Time{},
 		allowed:     map[int]bool{},
 		ourAllowed:  map[int]bool{},

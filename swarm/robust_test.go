@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/btfs/btfs/swarm/wire"
 )
 
 // stallStorage serves the first n blocks it is asked for, then blocks every
@@ -141,4 +143,49 @@ func TestPeersLeaveAndJoin(t *testing.T) {
 	if got := readAll(ctx, t, tor, fx, 1<<20); !bytes.Equal(got, fx.data) {
 		t.Fatal("data differs")
 	}
+}
+
+func TestFullTorrentReplacesLeastUsefulPeer(t *testing.T) {
+	fx := newFixture(t, 64*1024, nil, 1<<20)
+	c, err := NewClient(Config{ListenAddr: "127.0.0.1:0", MaxPeers: 2, peerGrace: 100 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	tor, err := c.AddTorrent(fx.mi, fileStorage(t, fx), TorrentOptions{Seed: true, NoTrackers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), c.Port())
+	// Two idle peers fill the torrent; a third is refused while they are
+	// within their grace period, and replaces one after it.
+	idle1 := dialRaw(t, addr, fx.mi.InfoHash, true)
+	dialRaw(t, addr, fx.mi.InfoHash, true)
+	waitPeers := func(n int) {
+		for deadline := time.Now().Add(5 * time.Second); tor.Stats().Peers != n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d peers, want %d", tor.Stats().Peers, n)
+			}
+		}
+	}
+	waitPeers(2)
+	early := dialRaw(t, addr, fx.mi.InfoHash, true)
+	_ = early.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := early.r.Read(); err == nil {
+		t.Fatal("a third peer was admitted while the first two were new")
+	}
+	time.Sleep(200 * time.Millisecond)
+	// idle1 now downloads, so the other idle peer is the least useful.
+	idle1.send(wire.Message{ID: wire.Interested})
+	idle1.next(wire.Unchoke)
+	for i := range 8 {
+		idle1.send(wire.Message{ID: wire.Request, Index: uint32(i), Begin: 0, Length: 16384})
+		idle1.next(wire.Piece)
+	}
+	time.Sleep(1100 * time.Millisecond) // one tick measures rates
+	late := dialRaw(t, addr, fx.mi.InfoHash, true)
+	late.next(wire.HaveAll) // admitted
+	waitPeers(2)
+	idle1.send(wire.Message{ID: wire.Request, Index: 9, Begin: 0, Length: 16384})
+	idle1.next(wire.Piece) // the useful peer is still connected
 }

@@ -131,6 +131,9 @@ func (t *Torrent) expireRequests(p *peer, now time.Time) {
 	got := p.downloaded - p.lastDownloaded
 	p.lastDownloaded = p.downloaded
 	p.rate = 0.5*p.rate + 0.5*float64(got) // bytes per tick (one second)
+	up := p.uploaded.Load()
+	p.upRate = 0.5*p.upRate + 0.5*float64(up-p.lastUploaded)
+	p.lastUploaded = up
 	switch {
 	case expired:
 		p.snubbed = true

@@ -353,9 +353,17 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
 		conn.Close()
 		return
 	}
-	if _, dup := t.peerIDs[hs.PeerID]; dup || t.bannedIDs[hs.PeerID] || len(t.peers) >= t.cl.cfg.MaxPeers+5 {
+	if _, dup := t.peerIDs[hs.PeerID]; dup || t.bannedIDs[hs.PeerID] {
 		conn.Close()
 		return
+	}
+	if len(t.peers) >= t.cl.cfg.MaxPeers {
+		v := t.leastUseful(timeNow())
+		if v == nil {
+			conn.Close()
+			return
+		}
+		t.dropPeer(v, errReplaced)
 	}
 	p := newPeer(t, conn, hs, outgoing)
 	if outgoing {
@@ -370,6 +378,23 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
 	t.wg.Go(p.readLoop)
 	t.wg.Go(p.writeLoop)
 	t.log.Debug("peer connected", "peer", p.addr, "outgoing", outgoing)
+}
+
+// leastUseful returns the connected peer, past its grace period, that
+// moves the fewest bytes either way, or nil when every peer is new.
+func (t *Torrent) leastUseful(now time.Time) *peer {
+	var worst *peer
+	var worstScore float64
+	for p := range t.peers {
+		if now.Sub(p.since) < t.cl.cfg.peerGrace {
+			continue
+		}
+		score := p.rate + p.upRate
+		if worst == nil || score < worstScore {
+			worst, worstScore = p, score
+		}
+	}
+	return worst
 }
 
 // sendHaves tells a new peer what we have: have-all/have-none when both

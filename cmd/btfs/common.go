@@ -19,6 +19,7 @@ type netFlags struct {
 	peers    peerList
 	logLevel string
 	announce time.Duration
+	cpuProf  string
 }
 
 func (n *netFlags) register(fs *flag.FlagSet) {
@@ -27,7 +28,16 @@ func (n *netFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&n.maxPeers, "max-peers", 50, "most peer connections per torrent")
 	fs.Var(&n.peers, "peer", "also connect to this peer `HOST:PORT` (repeatable)")
 	fs.StringVar(&n.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	fs.StringVar(&n.cpuProf, "cpuprofile", "", "write a CPU profile of the whole run to `FILE` (for benchmarks)")
 	fs.DurationVar(&n.announce, "max-announce-interval", 0, "re-announce at least this often (0 = as the tracker says)")
+}
+
+// startProfile starts the CPU profile if one was asked for.
+func (n *netFlags) startProfile() (func(), error) {
+	if n.cpuProf == "" {
+		return func() {}, nil
+	}
+	return startCPUProfile(n.cpuProf)
 }
 
 func (n *netFlags) config() swarm.Config {

@@ -26,6 +26,11 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	stopProfile, err := nf.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	mi, err := metainfo.Load(pos[0])
 	if err != nil {
 		return err

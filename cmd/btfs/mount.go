@@ -22,7 +22,6 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nf.register(fs)
 	memCache := fs.Int64("memory-cache", 256, "memory cache size in `MiB`")
 	readahead := fs.Int64("readahead", 16, "bytes fetched ahead of each reader, in `MiB`")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the mount's lifetime to `FILE` (for benchmarks)")
 	allowOther := fs.Bool("allow-other", false, "let other users read the mount (needs user_allow_other in /etc/fuse.conf)")
 	pos, err := parse(fs, args, "FILE.torrent", "MOUNTPOINT")
 	if err != nil {
@@ -39,13 +38,11 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		stopProfile, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stopProfile()
+	stopProfile, err := nf.startProfile()
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	dir := pos[1]
 	if st, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("mountpoint: %w", err)

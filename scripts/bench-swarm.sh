@@ -43,55 +43,68 @@ for i in $(seq "$SEEDERS"); do
   peerflags+=(--peer "127.0.0.1:$port")
 done
 
-# run_timed NAME CMD...: wall seconds, CPU seconds, peak RSS KiB of CMD.
-declare -A wall cpu rss
-run_timed() {
-  local name=$1; shift
-  local s e
-  s=$(date +%s.%N)
-  /usr/bin/time -f '%U %S %M' -o "$work/$name.time" "$@" > "$work/$name.out" 2>&1
-  e=$(date +%s.%N)
-  read -r u y m < "$work/$name.time"
-  wall[$name]=$(awk -v s="$s" -v e="$e" 'BEGIN{print e-s}')
-  cpu[$name]=$(awk -v u="$u" -v y="$y" 'BEGIN{print u+y}')
-  rss[$name]=$m
+ROUNDS=${ROUNDS:-3}
+res="$work/results.txt"   # lines: client wall cpu rss_kib
+: > "$res"
+
+run_lt() {
+  /usr/bin/python3 scripts/lt_download.py "$work/b.torrent" "$work/lt" "${peers[@]}" > "$work/lt.out"
+  cmp -s "$work/lt/swarm/big.bin" "$work/data/swarm/big.bin" || { echo "libtorrent's copy differs" >&2; exit 1; }
+  rm -rf "$work/lt"
+  read -r w c r < <(sed 's/[a-z_]*=//g' "$work/lt.out")
+  echo "lt $w $c $r" >> "$res"
 }
 
-# Reference: libtorrent.
-/usr/bin/python3 scripts/lt_download.py "$work/b.torrent" "$work/lt" "${peers[@]}" > "$work/lt.out"
-read -r ltw ltc ltr < <(sed 's/[a-z_]*=//g' "$work/lt.out")
-cmp -s "$work/lt/swarm/big.bin" "$work/data/swarm/big.bin" || { echo "libtorrent's copy differs" >&2; exit 1; }
-rm -rf "$work/lt"
+run_get() {
+  local s e u y m
+  s=$(date +%s.%N)
+  /usr/bin/time -f '%U %S %M' -o "$work/get.time" \
+    "$BTFS" get -q --bind 127.0.0.1 --port 0 "${peerflags[@]}" "$work/b.torrent" "$work/get" > "$work/get.out" 2>&1
+  e=$(date +%s.%N)
+  cmp -s "$work/get/swarm/big.bin" "$work/data/swarm/big.bin" || { echo "btfs get's copy differs" >&2; exit 1; }
+  rm -rf "$work/get"
+  read -r u y m < "$work/get.time"
+  echo "get $(awk -v s="$s" -v e="$e" 'BEGIN{print e-s}') $(awk -v u="$u" -v y="$y" 'BEGIN{print u+y}') $m" >> "$res"
+}
 
-# (a) the engine alone.
-run_timed get "$BTFS" get -q --bind 127.0.0.1 --port 0 "${peerflags[@]}" "$work/b.torrent" "$work/get"
-cmp -s "$work/get/swarm/big.bin" "$work/data/swarm/big.bin" || { echo "btfs get's copy differs" >&2; exit 1; }
-rm -rf "$work/get"
+run_cp() {
+  local s e u y m mpid
+  /usr/bin/time -f '%U %S %M' -o "$work/mount.time" \
+    "$BTFS" mount --bind 127.0.0.1 --port 0 --memory-cache 256 ${MOUNT_FLAGS:-} "${peerflags[@]}" "$work/b.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+  mpid=$!
+  wait_line "$work/mount.log" '^mounted' >/dev/null
+  s=$(date +%s.%N)
+  cp "$mnt/swarm/big.bin" "$work/copy.bin"
+  e=$(date +%s.%N)
+  fusermount3 -u "$mnt"
+  wait "$mpid" || true
+  cmp -s "$work/copy.bin" "$work/data/swarm/big.bin" || { echo "copy out of the mount differs" >&2; exit 1; }
+  rm -f "$work/copy.bin"
+  read -r u y m < "$work/mount.time"
+  echo "cp $(awk -v s="$s" -v e="$e" 'BEGIN{print e-s}') $(awk -v u="$u" -v y="$y" 'BEGIN{print u+y}') $m" >> "$res"
+}
 
-# (b) cp out of a fresh mount; the mount's CPU and RSS over its lifetime.
-/usr/bin/time -f '%U %S %M' -o "$work/mount.time" \
-  "$BTFS" mount --bind 127.0.0.1 --port 0 --memory-cache 256 "${peerflags[@]}" "$work/b.torrent" "$mnt" > "$work/mount.log" 2>&1 &
-mpid=$!
-wait_line "$work/mount.log" '^mounted' >/dev/null
-s=$(date +%s.%N)
-cp "$mnt/swarm/big.bin" "$work/copy.bin"
-e=$(date +%s.%N)
-fusermount3 -u "$mnt"
-wait "$mpid" || true
-cmp -s "$work/copy.bin" "$work/data/swarm/big.bin" || { echo "copy out of the mount differs" >&2; exit 1; }
-read -r u y m < "$work/mount.time"
-wall[cp]=$(awk -v s="$s" -v e="$e" 'BEGIN{print e-s}')
-cpu[cp]=$(awk -v u="$u" -v y="$y" 'BEGIN{print u+y}')
-rss[cp]=$m
+# Rounds rotate the order so no client always runs first or last.
+for r in $(seq "$ROUNDS"); do
+  case $((r % 3)) in
+    1) run_lt; run_get; run_cp ;;
+    2) run_get; run_cp; run_lt ;;
+    0) run_cp; run_lt; run_get ;;
+  esac
+done
 
-awk -v mib="$SIZE_MIB" -v n="$SEEDERS" \
-    -v lw="$ltw" -v lc="$ltc" -v lr="$ltr" \
-    -v aw="${wall[get]}" -v ac="${cpu[get]}" -v ar="${rss[get]}" \
-    -v bw="${wall[cp]}" -v bc="${cpu[cp]}" -v br="${rss[cp]}" 'BEGIN {
+# median CLIENT FIELD (2 wall, 3 cpu, 4 rss)
+median() { awk -v c="$1" -v f="$2" '$1==c {print $f}' "$res" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ltw=$(median lt 2); ltc=$(median lt 3); ltr=$(median lt 4)
+aw=$(median get 2); ac=$(median get 3); ar=$(median get 4)
+bw=$(median cp 2); bc=$(median cp 3); br=$(median cp 4)
+awk -v mib="$SIZE_MIB" -v n="$SEEDERS" -v rounds="$ROUNDS" \
+    -v lw="$ltw" -v lc="$ltc" -v lr="$ltr" -v aw="$aw" -v ac="$ac" -v ar="$ar" -v bw="$bw" -v bc="$bc" -v br="$br" 'BEGIN {
   gib = mib / 1024; bytes = mib * 1048576
-  printf "%d MiB torrent, %d local seeder processes (btfs seed), loopback\n", mib, n
+  printf "%d MiB torrent, %d local seeder processes (btfs seed), loopback; medians of %d rounds\n", mib, n, rounds
   printf "%-28s %9s %12s %10s %10s %12s\n", "client", "MB/s", "CPU s/GiB", "RSS MiB", "MB/s ratio", "CPU ratio"
   printf "%-28s %9.1f %12.2f %10.0f %10s %12s\n", "libtorrent (python3-lt)", bytes/lw/1e6, lc/gib, lr/1024, "1.00", "1.00"
   printf "%-28s %9.1f %12.2f %10.0f %10.2f %12.2f\n", "(a) btfs get (no FUSE)", bytes/aw/1e6, ac/gib, ar/1024, lw/aw, ac/lc
   printf "%-28s %9.1f %12.2f %10.0f %10.2f %12.2f\n", "(b) cp out of btfs mount", bytes/bw/1e6, bc/gib, br/1024, lw/bw, bc/lc
 }'
+echo "all runs (client wall_s cpu_s rss_kib):"; cat "$res"

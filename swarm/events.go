@@ -252,21 +252,34 @@ func (t *Torrent) handleVerdict(r hasher.Result) {
 		t.judge(r.Piece, pd, r.Data)
 	}
 	size := int64(len(r.Data))
-	if err := t.storage.Put(r.Piece, r.Data); err != nil {
-		t.log.Warn("store piece", "piece", r.Piece, "err", err)
-	}
-	t.verified.Set(r.Piece)
 	t.pk.Verified(r.Piece)
-	t.nVerified.Store(int64(t.verified.Count()))
 	t.downloaded.Add(size)
-	t.left.Add(-size)
 	for _, ch := range t.waiters[r.Piece] {
 		ch <- r.Data
 	}
 	delete(t.waiters, r.Piece)
 	t.prioDirty = true
+	// Storage writes (files, later the disk cache) happen off the loop;
+	// the piece counts as ours once they are done (handleStored).
+	t.storing[r.Piece] = r.Data
+	t.storeQ = append(t.storeQ, storeJob{piece: r.Piece, data: r.Data})
+	t.fillAll()
+}
+
+// handleStored finishes a verified piece once storage has it: it is
+// announced to peers and served from now on.
+func (t *Torrent) handleStored(r storeResult) {
+	delete(t.storing, r.piece)
+	if r.err != nil {
+		t.log.Warn("store piece", "piece", r.piece, "err", r.err)
+		t.pk.Missing(r.piece) // not held: fetch again if it is wanted
+		return
+	}
+	t.verified.Set(r.piece)
+	t.nVerified.Store(int64(t.verified.Count()))
+	t.left.Add(-int64(t.layout.PieceSize(r.piece)))
 	for p := range t.peers {
-		p.send(wire.Message{ID: wire.Have, Index: uint32(r.Piece)})
+		p.send(wire.Message{ID: wire.Have, Index: uint32(r.piece)})
 	}
 	if t.verified.Full() && !t.completed {
 		t.completed = true

@@ -110,6 +110,10 @@ func (t *Torrent) waitPiece(ctx context.Context, piece int) ([]byte, error) {
 }
 
 func (t *Torrent) handleWait(piece int, ch chan []byte) {
+	if d, ok := t.storing[piece]; ok {
+		ch <- d
+		return
+	}
 	if t.verified.Has(piece) {
 		d, ok, err := t.storage.Piece(piece)
 		if err == nil && ok {

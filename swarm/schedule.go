@@ -21,6 +21,9 @@ const (
 	maxPipeline = 512
 	// pipelineSeconds of data at a peer's measured rate stay in flight.
 	pipelineSeconds = 1.0
+	// maxBacklog bounds the bytes of downloaded pieces waiting for the
+	// hasher or for storage; past it no new blocks are requested.
+	maxBacklog = 64 << 20
 )
 
 // prioDeadline is a piece's wanted priority and its order key.
@@ -85,6 +88,9 @@ func (t *Torrent) fillRequests(p *peer) {
 	n := p.maxInflight - len(p.inflight)
 	if n <= 0 {
 		return
+	}
+	if int64(len(t.storing)+len(t.hashQ))*t.layout.PieceLength > maxBacklog {
+		return // storage is behind: do not buffer more (handleStored refills)
 	}
 	t.updatePriorities()
 	has := &p.bf

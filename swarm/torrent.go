@@ -37,6 +37,7 @@ type Torrent struct {
 	cmdC      chan func()
 	eventC    chan peerEvent
 	hasher    *hasher.Pool
+	store     *storer
 	completeC chan struct{} // closed when every piece is verified
 
 	// Counters read by Stats from any goroutine.
@@ -51,6 +52,8 @@ type Torrent struct {
 	verified  bitfield.Bitfield
 	pending   map[int]*pieceDL
 	hashQ     []hasher.Job
+	storeQ    []storeJob
+	storing   map[int][]byte // verified pieces on their way into storage
 	peers     map[*peer]struct{}
 	peerIDs   map[[20]byte]*peer
 	bannedIDs map[[20]byte]bool
@@ -104,9 +107,11 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 		bannedIDs: map[[20]byte]bool{},
 		known:     map[netip.AddrPort]*knownPeer{},
 		waiters:   map[int][]chan []byte{},
+		storing:   map[int][]byte{},
 		windows:   map[int][2]int{},
 	}
 	t.hasher = hasher.New(ctx, max(1, runtime.NumCPU()))
+	t.store = newStorer(ctx, st, storeWorkers)
 	t.pk = picker.New(t.layout.NumPieces, t.layout.NumBlocks, uint64(time.Now().UnixNano()))
 	if opts.PrefetchAll && !opts.Seed {
 		t.basePrio = picker.Normal
@@ -143,6 +148,7 @@ func (t *Torrent) Close() error {
 	t.cancel()
 	t.wg.Wait()
 	t.hasher.Wait()
+	t.store.wg.Wait()
 	return nil
 }
 
@@ -227,6 +233,11 @@ func (t *Torrent) run() {
 		if len(t.hashQ) > 0 {
 			hashIn, next = t.hasher.In(), t.hashQ[0]
 		}
+		var storeIn chan<- storeJob
+		var nextStore storeJob
+		if len(t.storeQ) > 0 {
+			storeIn, nextStore = t.store.in, t.storeQ[0]
+		}
 		select {
 		case <-t.ctx.Done():
 			return
@@ -238,6 +249,10 @@ func (t *Torrent) run() {
 			t.hashQ = t.hashQ[1:]
 		case r := <-t.hasher.Out():
 			t.handleVerdict(r)
+		case storeIn <- nextStore:
+			t.storeQ = t.storeQ[1:]
+		case r := <-t.store.out:
+			t.handleStored(r)
 		case now := <-tick.C:
 			t.handleTick(now)
 		}

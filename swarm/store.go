@@ -1,0 +1,52 @@
+package swarm
+
+import (
+	"context"
+	"sync"
+)
+
+// storeWorkers is how many goroutines write verified pieces to storage.
+const storeWorkers = 2
+
+type storeJob struct {
+	piece int
+	data  []byte
+}
+
+type storeResult struct {
+	piece int
+	err   error
+}
+
+// storer writes verified pieces to storage off the event loop, which
+// learns the outcome from out. Like the hasher, out is buffered and the
+// loop always drains it, so workers never block it for long.
+type storer struct {
+	in  chan storeJob
+	out chan storeResult
+	wg  sync.WaitGroup
+}
+
+func newStorer(ctx context.Context, st Storage, workers int) *storer {
+	s := &storer{in: make(chan storeJob), out: make(chan storeResult, 4*workers)}
+	s.wg.Add(workers)
+	for range workers {
+		go func() {
+			defer s.wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-s.in:
+					err := st.Put(j.piece, j.data)
+					select {
+					case s.out <- storeResult{piece: j.piece, err: err}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}()
+	}
+	return s
+}

@@ -12,7 +12,7 @@ import (
 // checks it allocates nothing per block beyond each piece's own buffers.
 func TestBlockPathAllocations(t *testing.T) {
 	fx := newFixture(t, 1<<20, nil, 48<<20)
-	tor := leech(t, fx, TorrentOptions{NoTrackers: true, PrefetchAll: true})
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Prefetch: PrefetchAll})
 	c1, c2 := net.Pipe()
 	defer c1.Close()
 	defer c2.Close()

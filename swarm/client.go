@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/btfs/btfs/swarm/metainfo"
 	"github.com/btfs/btfs/swarm/tracker"
 	"github.com/btfs/btfs/swarm/wire"
@@ -44,6 +46,9 @@ type Config struct {
 	Tracker *tracker.Client
 	// Logger receives the engine's logs; nil discards them.
 	Logger *slog.Logger
+	// UploadRate and DownloadRate cap payload bytes per second across all
+	// torrents and peers; 0 means unlimited.
+	UploadRate, DownloadRate int64
 
 	// peerGrace is how long a new peer is safe from being replaced by a
 	// newcomer when the torrent is full (tests shorten it).
@@ -56,6 +61,8 @@ type Client struct {
 	ln   net.Listener
 	port uint16
 	log  *slog.Logger
+	up   *rate.Limiter // nil: unlimited
+	down *rate.Limiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -104,8 +111,19 @@ func NewClient(cfg Config) (*Client, error) {
 		port:     uint16(ln.Addr().(*net.TCPAddr).Port),
 		torrents: map[[20]byte]*Torrent{},
 	}
+	c.up, c.down = newLimiter(cfg.UploadRate), newLimiter(cfg.DownloadRate)
 	c.wg.Go(c.acceptLoop)
 	return c, nil
+}
+
+// newLimiter returns a token bucket for bytesPerSec, or nil for unlimited.
+// The burst is small (a few blocks) so the rate holds over short spans.
+func newLimiter(bytesPerSec int64) *rate.Limiter {
+	if bytesPerSec <= 0 {
+		return nil
+	}
+	burst := max(int(bytesPerSec/20), 2*wire.MaxBlockLen)
+	return rate.NewLimiter(rate.Limit(bytesPerSec), burst)
 }
 
 // listen binds addr, moving up to the next 20 ports when addr's is taken.
@@ -182,12 +200,38 @@ type TorrentOptions struct {
 	// NoTrackers disables announcing (peers come only from Peers and
 	// incoming connections).
 	NoTrackers bool
-	// PrefetchAll fetches every piece in the background (rarest first)
-	// besides what readers ask for.
-	PrefetchAll bool
-	// Readahead is how many bytes past a reader's position are fetched
-	// ahead of it; default 16 MiB.
+	// Prefetch says what is fetched besides the pieces under reads.
+	Prefetch Prefetch
+	// Readahead caps how many bytes past a reader's position are fetched
+	// ahead of it (the window grows to it on sequential reads); default
+	// 32 MiB.
 	Readahead int64
+}
+
+// Prefetch is what a torrent fetches besides the pieces under reads.
+type Prefetch int
+
+const (
+	// PrefetchWindow fetches each reader's readahead window and a media
+	// file's head and tail (the default).
+	PrefetchWindow Prefetch = iota
+	// PrefetchNone fetches only what is read.
+	PrefetchNone
+	// PrefetchAll also fills the whole torrent, rarest first, when idle.
+	PrefetchAll
+)
+
+// ParsePrefetch parses "none", "window" or "all".
+func ParsePrefetch(s string) (Prefetch, error) {
+	switch s {
+	case "window", "":
+		return PrefetchWindow, nil
+	case "none":
+		return PrefetchNone, nil
+	case "all":
+		return PrefetchAll, nil
+	}
+	return 0, fmt.Errorf("prefetch %q: want none, window or all", s)
 }
 
 // AddTorrent starts a torrent on storage st and returns it.

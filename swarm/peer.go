@@ -159,6 +159,12 @@ func (p *peer) readLoop() {
 		}
 		switch m.ID {
 		case wire.Piece:
+			if lim := p.t.cl.down; lim != nil {
+				// Not reading the socket meanwhile is what slows the peer.
+				if err := lim.WaitN(p.t.ctx, len(m.Payload)); err != nil {
+					return
+				}
+			}
 			m.Payload = p.t.blocks.copyOf(m.Payload)
 		case wire.Bitfield:
 			m.Payload = append([]byte(nil), m.Payload...)
@@ -221,6 +227,15 @@ func (p *peer) writeLoop() {
 					}
 					p.t.servedDone(p, 0)
 					continue
+				}
+				if lim := p.t.cl.up; lim != nil {
+					if err := w.Flush(); err != nil {
+						p.fail(err)
+						return
+					}
+					if err := lim.WaitN(p.t.ctx, len(d)); err != nil {
+						return
+					}
 				}
 				scratch = wire.AppendPiece(scratch[:0], it.msg.Index, it.msg.Begin, d)
 				p.t.servedDone(p, len(d))

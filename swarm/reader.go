@@ -4,31 +4,79 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/btfs/btfs/swarm/metainfo"
 )
 
 // Reader reads torrent bytes, fetching what is missing with priority and
-// keeping a readahead window ahead of the last piece read. Use one Reader
-// per open file handle. ReadAt is safe for concurrent use.
+// keeping a readahead window ahead of its position. Sequential reads double
+// the window up to TorrentOptions.Readahead; a seek shrinks it back and
+// re-centres it. Use one Reader per open file handle; ReadAt is safe for
+// concurrent use (the kernel sends several reads of a handle at once).
 type Reader struct {
 	t      *Torrent
 	id     int
 	lo, hi int // pieces of the file: [lo, hi)
-	window int // readahead pieces
-	last   atomic.Int64
 	closed atomic.Bool
+
+	// mu guards the position tracking below; it separates concurrent
+	// ReadAt calls of one handle.
+	mu      sync.Mutex
+	nextOff int64 // where the last read ended
+	window  int64 // current readahead bytes
+	sent    [2]int
+}
+
+// Readahead window bounds.
+const (
+	minWindow = 1 << 20 // after open or a seek
+	// seqSlack is how far a read may start from where the previous one
+	// ended and still count as sequential: the kernel's async readahead
+	// sends reads slightly out of order.
+	seqSlack = 2 << 20
+	// mediaHint is how much of a media file's head and tail is fetched on
+	// open: players read the header, then the index at the end.
+	mediaHint = 4 << 20
+	// largeFile makes any file this big count as media.
+	largeFile = 64 << 20
+)
+
+var mediaExt = map[string]bool{
+	".mkv": true, ".mp4": true, ".m4v": true, ".mov": true, ".avi": true, ".webm": true,
+	".ts": true, ".m2ts": true, ".mpg": true, ".mpeg": true, ".wmv": true, ".flv": true, ".ogv": true,
+	".mp3": true, ".flac": true, ".m4a": true, ".ogg": true, ".opus": true, ".wav": true, ".aac": true,
 }
 
 // NewReader returns a Reader for the bytes of file f (offsets passed to
-// ReadAt are still torrent-global; f bounds the readahead).
+// ReadAt are still torrent-global; f bounds the readahead). Opening a file
+// that looks like media also fetches its first and last few MiB at once.
 func (t *Torrent) NewReader(f metainfo.File) *Reader {
 	lo, hi := t.layout.PieceRange(f.Offset, f.Length)
-	win := int(t.opts.Readahead / t.layout.PieceLength)
-	r := &Reader{t: t, id: int(t.readerIDs.Add(1)), lo: lo, hi: hi, window: max(win, 2)}
-	r.last.Store(-1)
+	r := &Reader{t: t, id: int(t.readerIDs.Add(1)), lo: lo, hi: hi, nextOff: -1, window: minWindow, sent: [2]int{-1, -1}}
+	if t.opts.Prefetch != PrefetchNone && f.Length > 0 && isMedia(f) {
+		hl, he := t.layout.PieceRange(f.Offset, min(f.Length, mediaHint))
+		tl, te := t.layout.PieceRange(f.Offset+max(0, f.Length-mediaHint), min(f.Length, mediaHint))
+		t.do(func() {
+			t.hints[r.id] = [][2]int{{hl, he}, {tl, te}}
+			t.prioDirty = true
+			t.fillAll()
+		})
+	}
 	return r
+}
+
+func isMedia(f metainfo.File) bool {
+	if f.Length >= largeFile {
+		return true
+	}
+	if len(f.Path) == 0 {
+		return false
+	}
+	return mediaExt[strings.ToLower(filepath.Ext(f.Path[len(f.Path)-1]))]
 }
 
 // ReadAt fills p with torrent bytes at off, waiting for pieces to be
@@ -39,6 +87,7 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		return 0, ErrClosed
 	}
 	l := r.t.layout
+	r.track(off, len(p))
 	n := 0
 	for n < len(p) {
 		pos := off + int64(n)
@@ -48,9 +97,6 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		piece := l.PieceAt(pos)
 		begin := int(pos - l.PieceOffset(piece))
 		chunk := min(len(p)-n, l.PieceSize(piece)-begin)
-		if r.last.Swap(int64(piece)) != int64(piece) {
-			r.follow(piece)
-		}
 		ok, err := r.t.storage.ReadBlock(piece, begin, p[n:n+chunk])
 		if err != nil {
 			return n, fmt.Errorf("piece %d: %w", piece, err)
@@ -67,14 +113,40 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// follow moves the readahead window to start at piece.
-func (r *Reader) follow(piece int) {
-	end := min(piece+r.window, max(r.hi, piece+1))
+// track updates the readahead window for a read of n bytes at off and
+// tells the loop when the window's pieces change.
+func (r *Reader) track(off int64, n int) {
+	if r.t.opts.Prefetch == PrefetchNone {
+		return
+	}
+	r.mu.Lock()
+	seq := r.nextOff >= 0 && off >= r.nextOff-seqSlack && off <= r.nextOff+seqSlack
+	switch {
+	case seq && off+int64(n) > r.nextOff:
+		r.window = min(r.window*2, max(r.t.opts.Readahead, minWindow))
+		r.nextOff = off + int64(n)
+	case !seq:
+		r.window = minWindow
+		r.nextOff = off + int64(n)
+	}
+	l := r.t.layout
+	start := l.PieceAt(min(off, l.Length-1))
+	end := min(l.PieceAt(min(off+int64(n)+r.window, l.Length-1))+1, max(r.hi, start+1))
+	changed := r.sent != [2]int{start, end}
+	r.sent = [2]int{start, end}
+	r.mu.Unlock()
+	if changed {
+		r.follow(start, end)
+	}
+}
+
+// follow moves the readahead window to pieces [start, end).
+func (r *Reader) follow(start, end int) {
 	r.t.do(func() {
 		if r.closed.Load() {
 			return
 		}
-		r.t.windows[r.id] = [2]int{piece, end}
+		r.t.windows[r.id] = [2]int{start, end}
 		r.t.prioDirty = true
 		r.t.fillAll()
 	})
@@ -87,6 +159,7 @@ func (r *Reader) Close() error {
 	}
 	r.t.do(func() {
 		delete(r.t.windows, r.id)
+		delete(r.t.hints, r.id)
 		r.t.prioDirty = true
 	})
 	return nil

@@ -48,7 +48,7 @@ func testStalledSeeder(t *testing.T, background bool) {
 	st.n.Store(5) // a few blocks, then silence in the middle of piece 0
 	stalled := seed(t, fx, st, TorrentOptions{NoTrackers: true})
 	t.Cleanup(func() { close(st.release) }) // runs before the seeder's Close
-	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: []netip.AddrPort{stalled}, PrefetchAll: background})
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: []netip.AddrPort{stalled}, Prefetch: prefetchIf(background)})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	done := make(chan []byte, 1)
@@ -117,7 +117,7 @@ func TestPeersLeaveAndJoin(t *testing.T) {
 		clients = append(clients, c)
 		addrs = append(addrs, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), c.Port()))
 	}
-	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: addrs[:2], PrefetchAll: true})
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: addrs[:2], Prefetch: PrefetchAll})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := fx.mi.Info.NumPieces()
@@ -188,4 +188,11 @@ func TestFullTorrentReplacesLeastUsefulPeer(t *testing.T) {
 	waitPeers(2)
 	idle1.send(wire.Message{ID: wire.Request, Index: 9, Begin: 0, Length: 16384})
 	idle1.next(wire.Piece) // the useful peer is still connected
+}
+
+func prefetchIf(all bool) Prefetch {
+	if all {
+		return PrefetchAll
+	}
+	return PrefetchWindow
 }

@@ -58,6 +58,13 @@ func (t *Torrent) updatePriorities() {
 			set(i, pr, int64(i-w[0]))
 		}
 	}
+	for _, rs := range t.hints {
+		for _, w := range rs {
+			for i := w[0]; i < w[1]; i++ {
+				set(i, picker.Readahead, int64(i-w[0]))
+			}
+		}
+	}
 	for i := range t.waiters {
 		set(i, picker.Now, 0)
 	}

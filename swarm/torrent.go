@@ -53,7 +53,8 @@ type Torrent struct {
 	pending   map[int]*pieceDL
 	hashQ     []hasher.Job
 	storeQ    []storeJob
-	storing   map[int][]byte // verified pieces on their way into storage
+	storing   map[int][]byte   // verified pieces on their way into storage
+	hints     map[int][][2]int // reader id -> piece ranges to fetch early (media head/tail)
 	peers     map[*peer]struct{}
 	peerIDs   map[[20]byte]*peer
 	bannedIDs map[[20]byte]bool
@@ -90,7 +91,7 @@ type pieceDL struct {
 
 func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) *Torrent {
 	if opts.Readahead <= 0 {
-		opts.Readahead = 16 << 20
+		opts.Readahead = 32 << 20
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := &Torrent{
@@ -108,12 +109,13 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 		known:     map[netip.AddrPort]*knownPeer{},
 		waiters:   map[int][]chan []byte{},
 		storing:   map[int][]byte{},
+		hints:     map[int][][2]int{},
 		windows:   map[int][2]int{},
 	}
 	t.hasher = hasher.New(ctx, max(1, runtime.NumCPU()))
 	t.store = newStorer(ctx, st, storeWorkers)
 	t.pk = picker.New(t.layout.NumPieces, t.layout.NumBlocks, uint64(time.Now().UnixNano()))
-	if opts.PrefetchAll && !opts.Seed {
+	if opts.Prefetch == PrefetchAll && !opts.Seed {
 		t.basePrio = picker.Normal
 	}
 	left := mi.Info.Length

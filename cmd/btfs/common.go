@@ -4,11 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/btfs/btfs/swarm"
+	"github.com/btfs/btfs/swarm/tracker"
 )
 
 // netFlags are the network flags mount and seed share.
@@ -20,6 +22,8 @@ type netFlags struct {
 	logLevel string
 	announce time.Duration
 	cpuProf  string
+	maxUp    int64
+	maxDown  int64
 }
 
 func (n *netFlags) register(fs *flag.FlagSet) {
@@ -28,6 +32,8 @@ func (n *netFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&n.maxPeers, "max-peers", 50, "most peer connections per torrent")
 	fs.Var(&n.peers, "peer", "also connect to this peer `HOST:PORT` (repeatable)")
 	fs.StringVar(&n.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	fs.Int64Var(&n.maxUp, "max-upload-rate", 0, "upload limit in `kB/s` (1000 bytes/s; 0 = unlimited)")
+	fs.Int64Var(&n.maxDown, "max-download-rate", 0, "download limit in `kB/s` (0 = unlimited)")
 	fs.StringVar(&n.cpuProf, "cpuprofile", "", "write a CPU profile of the whole run to `FILE` (for benchmarks)")
 	fs.DurationVar(&n.announce, "max-announce-interval", 0, "re-announce at least this often (0 = as the tracker says)")
 }
@@ -41,11 +47,22 @@ func (n *netFlags) startProfile() (func(), error) {
 }
 
 func (n *netFlags) config() swarm.Config {
-	return swarm.Config{
+	cfg := swarm.Config{
 		ListenAddr:          net.JoinHostPort(n.bind, fmt.Sprint(n.port)),
 		MaxPeers:            n.maxPeers,
 		MaxAnnounceInterval: n.announce,
+		UploadRate:          n.maxUp * 1000,
+		DownloadRate:        n.maxDown * 1000,
 	}
+	if ip := net.ParseIP(n.bind); ip != nil && !ip.IsUnspecified() {
+		// Announce from the bound address too, so trackers hand out the
+		// address we listen on.
+		d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: ip}}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = d.DialContext
+		cfg.Tracker = &tracker.Client{HTTP: &http.Client{Timeout: 15 * time.Second, Transport: tr}}
+	}
+	return cfg
 }
 
 // peerList is a repeatable HOST:PORT flag.

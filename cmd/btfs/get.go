@@ -52,7 +52,7 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer cl.Close()
 	start := time.Now()
-	t, err := cl.AddTorrent(mi, st, swarm.TorrentOptions{Peers: nf.peers, PrefetchAll: true})
+	t, err := cl.AddTorrent(mi, st, swarm.TorrentOptions{Peers: nf.peers, Prefetch: swarm.PrefetchAll})
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,8 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var nf netFlags
 	nf.register(fs)
 	memCache := fs.Int64("memory-cache", 256, "memory cache size in `MiB`")
-	readahead := fs.Int64("readahead", 16, "bytes fetched ahead of each reader, in `MiB`")
+	readahead := fs.Int64("readahead", 32, "most bytes fetched ahead of each open file, in `MiB` (the window grows to it on sequential reads)")
+	prefetch := fs.String("prefetch", "window", "what to fetch besides reads: none, window (readahead + media head/tail) or all (the whole torrent when idle)")
 	allowOther := fs.Bool("allow-other", false, "let other users read the mount (needs user_allow_other in /etc/fuse.conf)")
 	pos, err := parse(fs, args, "FILE.torrent", "MOUNTPOINT")
 	if err != nil {
@@ -33,6 +34,10 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *memCache <= 0 {
 		return fmt.Errorf("--memory-cache must be positive")
+	}
+	pf, err := swarm.ParsePrefetch(*prefetch)
+	if err != nil {
+		return err
 	}
 	mi, err := metainfo.Load(pos[0])
 	if err != nil {
@@ -58,7 +63,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	store := cache.New(*memCache << 20)
 	t, err := cl.AddTorrent(mi, swarm.NewMemoryStorage(store, mi.InfoHash), swarm.TorrentOptions{
-		Peers: nf.peers, Readahead: *readahead << 20,
+		Peers: nf.peers, Readahead: min(*readahead<<20, *memCache<<20/4), Prefetch: pf,
 	})
 	if err != nil {
 		cl.Close()

@@ -24,6 +24,9 @@ const (
 	// maxBacklog bounds the bytes of downloaded pieces waiting for the
 	// hasher or for storage; past it no new blocks are requested.
 	maxBacklog = 64 << 20
+	// urgentExtra is how many requests past a full pipeline a peer may
+	// get for pieces a read is blocked on.
+	urgentExtra = 16
 )
 
 // prioDeadline is a piece's wanted priority and its order key.
@@ -68,15 +71,34 @@ func (t *Torrent) updatePriorities() {
 	for i := range t.waiters {
 		set(i, picker.Now, 0)
 	}
+	dropped := false
 	for _, i := range t.prioSet {
 		if _, ok := want[i]; !ok {
 			t.pk.SetPriority(i, t.basePrio, 0)
+			dropped = dropped || t.basePrio == picker.None && !t.verified.Has(i)
 		}
+	}
+	if dropped {
+		t.cancelUnwanted()
 	}
 	t.prioSet = t.prioSet[:0]
 	for i, pd := range want {
 		t.pk.SetPriority(i, pd.pr, pd.d)
 		t.prioSet = append(t.prioSet, i)
+	}
+}
+
+// cancelUnwanted withdraws requests for pieces nobody wants any more (a
+// reader seeked away or closed), so peers' queues hold what is wanted now.
+func (t *Torrent) cancelUnwanted() {
+	for p := range t.peers {
+		for ref := range p.inflight {
+			if t.pk.Priority(ref.piece) == picker.None {
+				delete(p.inflight, ref)
+				t.release(ref)
+				p.send(wire.Message{ID: wire.Cancel, Index: uint32(ref.piece), Begin: uint32(ref.block * metainfo.BlockSize), Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
+			}
+		}
 	}
 }
 
@@ -94,6 +116,9 @@ func (t *Torrent) fillRequests(p *peer) {
 	}
 	n := p.maxInflight - len(p.inflight)
 	if n <= 0 {
+		if len(t.waiters) > 0 && len(p.inflight) < p.maxInflight+urgentExtra {
+			t.fillUrgent(p)
+		}
 		return
 	}
 	if int64(len(t.storing)+len(t.hashQ))*t.layout.PieceLength > maxBacklog {
@@ -106,12 +131,34 @@ func (t *Torrent) fillRequests(p *peer) {
 	}
 	t.pickBuf = t.pk.Pick(has, p.mine, n, t.pickBuf[:0])
 	for _, b := range t.pickBuf {
-		ref := blockRef{piece: b.Piece, block: b.Index}
-		t.pendingPiece(b.Piece)
-		p.inflight[ref] = timeNow()
-		begin := uint32(ref.block * metainfo.BlockSize)
-		p.send(wire.Message{ID: wire.Request, Index: uint32(ref.piece), Begin: begin, Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
+		t.request(p, blockRef{piece: b.Piece, block: b.Index})
 	}
+}
+
+// fillUrgent lets a peer whose pipeline is full take a few more requests,
+// for pieces a read is blocked on only.
+func (t *Torrent) fillUrgent(p *peer) {
+	t.updatePriorities()
+	has := &p.bf
+	if p.peerChoking {
+		has = &p.allowedBF
+	}
+	t.pickBuf = t.pk.Pick(has, p.mine, p.maxInflight+urgentExtra-len(p.inflight), t.pickBuf[:0])
+	for _, b := range t.pickBuf {
+		if t.pk.Priority(b.Piece) != picker.Now {
+			t.pk.Cancelled(b) // not urgent: give it back
+			continue
+		}
+		t.request(p, blockRef{piece: b.Piece, block: b.Index})
+	}
+}
+
+// request sends one block request and records it.
+func (t *Torrent) request(p *peer, ref blockRef) {
+	t.pendingPiece(ref.piece)
+	p.inflight[ref] = timeNow()
+	begin := uint32(ref.block * metainfo.BlockSize)
+	p.send(wire.Message{ID: wire.Request, Index: uint32(ref.piece), Begin: begin, Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
 }
 
 func (t *Torrent) pendingPiece(i int) *pieceDL {

@@ -3,6 +3,7 @@ package swarm
 import (
 	"bufio"
 	"bytes"
+	"context"
 	crand "crypto/rand"
 	"net"
 	"net/netip"
@@ -132,4 +133,61 @@ func TestFastExtension(t *testing.T) {
 			}
 		}
 	})
+}
+
+// acceptRaw listens on 127.0.0.1 and returns the address and a function
+// that accepts one connection and completes the handshake as a seeder.
+func acceptRaw(t testing.TB, ih [20]byte) (netip.AddrPort, func() *rawPeer) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	addr := netip.MustParseAddrPort(ln.Addr().String())
+	return addr, func() *rawPeer {
+		conn, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		theirs, err := wire.ReadHandshake(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := wire.Handshake{InfoHash: ih}
+		copy(hs.PeerID[:], "-RAWSEED-")
+		_, _ = crand.Read(hs.PeerID[9:])
+		hs.SetFast()
+		b, _ := hs.AppendBinary(nil)
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		return &rawPeer{t: t, conn: conn, r: wire.NewReader(bufio.NewReader(conn), wire.Limits{}), hs: theirs}
+	}
+}
+
+func TestSeekAwayCancelsRequests(t *testing.T) {
+	fx := newFixture(t, 64*1024, nil, 8<<20)
+	addr, accept := acceptRaw(t, fx.mi.InfoHash)
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: []netip.AddrPort{addr}})
+	rp := accept()
+	rp.send(wire.Message{ID: wire.HaveAll})
+	rp.send(wire.Message{ID: wire.Unchoke})
+	r := tor.NewReader(fx.mi.Info.Files[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _, _ = r.ReadAt(ctx, make([]byte, 1000), 3<<20) }()
+	// The silent seeder gets requests for the piece under the read...
+	req := rp.next(wire.Request)
+	if req.Index != uint32((3<<20)/(64*1024)) {
+		t.Fatalf("first request for piece %d, want the piece under the read", req.Index)
+	}
+	// ...and once nobody wants them (read abandoned, file closed), cancels.
+	cancel()
+	r.Close()
+	c := rp.next(wire.Cancel)
+	if c.Length == 0 {
+		t.Fatal("empty cancel")
+	}
 }

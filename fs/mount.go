@@ -25,6 +25,9 @@ type MountOptions struct {
 	MaxReadahead uint32 // kernel readahead in bytes; 0 asks for the most the kernel allows
 }
 
+// defaultReadaheadKB is the kernel readahead set on the mount's bdi.
+const defaultReadaheadKB = 1024
+
 // Unmount timing.
 const (
 	unmountBusyFor = time.Second            // retry a normal unmount this long before a lazy one
@@ -75,6 +78,7 @@ func Mount(ctx context.Context, dir string, fsys *FS, opts MountOptions, ready c
 	}
 	defer conn.Close()
 	dev, _ := mountDevice(dir)
+	setReadahead(dev, opts.MaxReadahead, fsys)
 
 	stop, stopReads := context.WithCancel(context.Background())
 	defer stopReads()
@@ -139,6 +143,23 @@ func (f *FS) unmount(dir, dev string, served <-chan error) error {
 	}
 	f.log.Warn("fs: waiting for open files to be closed", "dir", dir)
 	return f.served(dir, <-served)
+}
+
+// setReadahead raises the kernel's readahead for the mount (its bdi starts
+// at 128 KiB whatever FUSE negotiated), so sequential readers keep several
+// reads in flight. Best effort: it needs root and sysfs.
+func setReadahead(dev string, bytes uint32, f *FS) {
+	if dev == "" {
+		return
+	}
+	kb := uint32(defaultReadaheadKB)
+	if bytes != 0 {
+		kb = max(bytes/1024, 4)
+	}
+	p := filepath.Join("/sys/class/bdi", dev, "read_ahead_kb")
+	if err := os.WriteFile(p, []byte(strconv.FormatUint(uint64(kb), 10)), 0); err != nil {
+		f.log.Debug("fs: raise readahead", "path", p, "err", err)
+	}
 }
 
 // served reports the end of serving.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -326,4 +328,20 @@ func dropCache(h *os.File) error {
 		return fmt.Errorf("fadvise: %w", e)
 	}
 	return nil
+}
+
+func TestMountRaisesKernelReadahead(t *testing.T) {
+	info, data := build("f", false, spec{path: "f", length: 1000})
+	dir, _ := mountFS(t, New(info, &fakeTorrent{data: data}, Options{}))
+	dev, ok := mountDevice(dir)
+	if !ok {
+		t.Fatal("mount not found in mountinfo")
+	}
+	b, err := os.ReadFile(filepath.Join("/sys/class/bdi", dev, "read_ahead_kb"))
+	if err != nil {
+		t.Skipf("SKIPPING: no sysfs bdi for the mount here: %v", err)
+	}
+	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(defaultReadaheadKB) {
+		t.Fatalf("read_ahead_kb = %s, want %d", got, defaultReadaheadKB)
+	}
 }

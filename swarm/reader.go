@@ -113,6 +113,28 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// Slice returns the n bytes at off without copying when they lie in one
+// piece that is in memory, and false otherwise (then use ReadAt). It never
+// blocks on the network.
+func (r *Reader) Slice(off int64, n int) ([]byte, bool) {
+	ms, ok := r.t.storage.(*MemoryStorage)
+	if !ok || r.closed.Load() || n <= 0 || off < 0 || off+int64(n) > r.t.layout.Length {
+		return nil, false
+	}
+	l := r.t.layout
+	piece := l.PieceAt(off)
+	begin := int(off - l.PieceOffset(piece))
+	if begin+n > l.PieceSize(piece) {
+		return nil, false
+	}
+	d, ok, _ := ms.Piece(piece)
+	if !ok {
+		return nil, false
+	}
+	r.track(off, n)
+	return d[begin : begin+n : begin+n], true
+}
+
 // track updates the readahead window for a read of n bytes at off and
 // tells the loop when the window's pieces change.
 func (r *Reader) track(off int64, n int) {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -221,7 +222,12 @@ func mountTorrent(t *testing.T, torrent string, extra ...string) (*proc, string)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"mount", "--bind", "127.0.0.1", "--port", "0", "--log-level", "info"}, extra...)
+	// Each mount gets its own empty disk cache unless the test names one.
+	args := []string{"mount", "--bind", "127.0.0.1", "--port", "0", "--log-level", "info"}
+	if !slices.Contains(extra, "--cache-dir") {
+		args = append(args, "--cache-dir", filepath.Join(t.TempDir(), "cache"))
+	}
+	args = append(args, extra...)
 	args = append(args, torrent, dir)
 	p := start(t, "mount", args...)
 	t.Cleanup(func() {

@@ -70,7 +70,7 @@ run_get() {
 run_cp() {
   local s e u y m mpid
   /usr/bin/time -f '%U %S %M' -o "$work/mount.time" \
-    "$BTFS" mount --bind 127.0.0.1 --port 0 --memory-cache 256 ${MOUNT_FLAGS:-} "${peerflags[@]}" "$work/b.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+    "$BTFS" mount --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" --memory-cache 256 ${MOUNT_FLAGS:-} "${peerflags[@]}" "$work/b.torrent" "$mnt" > "$work/mount.log" 2>&1 &
   mpid=$!
   wait_line "$work/mount.log" '^mounted' >/dev/null
   s=$(date +%s.%N)
@@ -79,7 +79,7 @@ run_cp() {
   fusermount3 -u "$mnt"
   wait "$mpid" || true
   cmp -s "$work/copy.bin" "$work/data/swarm/big.bin" || { echo "copy out of the mount differs" >&2; exit 1; }
-  rm -f "$work/copy.bin"
+  rm -rf "$work/copy.bin" "$work/cache"   # every round starts cold
   read -r u y m < "$work/mount.time"
   echo "cp $(awk -v s="$s" -v e="$e" 'BEGIN{print e-s}') $(awk -v u="$u" -v y="$y" 'BEGIN{print u+y}') $m" >> "$res"
 }

@@ -37,7 +37,7 @@ for i in $(seq "$SEEDERS"); do
   wait_line "$work/seed$i.log" '^seeding' >/dev/null
 done
 /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" \
-  "$BTFS" mount --bind 127.0.0.1 --port 0 --memory-cache 1024 ${MOUNT_FLAGS:-} "$work/bench.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+  "$BTFS" mount --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" --memory-cache 1024 ${MOUNT_FLAGS:-} "$work/bench.torrent" "$mnt" > "$work/mount.log" 2>&1 &
 tpid=$!
 pids+=($tpid)
 wait_line "$work/mount.log" '^mounted' >/dev/null
@@ -45,7 +45,7 @@ start=$(date +%s.%N)
 cp "$mnt/bench/big.bin" "$work/copy.bin"
 end=$(date +%s.%N)
 cmp "$work/copy.bin" "$work/data/bench/big.bin"
-fusermount3 -u "$mnt" 2>/dev/null || pkill -INT -f "btfs mount --bind 127.0.0.1 --port 0 --memory-cache 1024 $work" || true
+fusermount3 -u "$mnt" 2>/dev/null || kill -INT "$tpid" || true
 wait "$tpid" || true
 read -r _ usr sys rss < "$work/time.txt"
 awk -v s="$start" -v e="$end" -v mib="$SIZE_MIB" -v u="$usr" -v y="$sys" -v r="$rss" -v n="$SEEDERS" 'BEGIN {

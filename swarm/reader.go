@@ -117,7 +117,7 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 // piece that is in memory, and false otherwise (then use ReadAt). It never
 // blocks on the network.
 func (r *Reader) Slice(off int64, n int) ([]byte, bool) {
-	ms, ok := r.t.storage.(*MemoryStorage)
+	ms, ok := r.t.storage.(memPiecer)
 	if !ok || r.closed.Load() || n <= 0 || off < 0 || off+int64(n) > r.t.layout.Length {
 		return nil, false
 	}
@@ -127,7 +127,7 @@ func (r *Reader) Slice(off int64, n int) ([]byte, bool) {
 	if begin+n > l.PieceSize(piece) {
 		return nil, false
 	}
-	d, ok, _ := ms.Piece(piece)
+	d, ok := ms.MemPiece(piece)
 	if !ok {
 		return nil, false
 	}

@@ -20,40 +20,15 @@ type Storage interface {
 	Put(piece int, data []byte) error
 }
 
-// MemoryStorage keeps pieces in a shared cache.Store.
-type MemoryStorage struct {
-	store *cache.Store
-	ih    [20]byte
+// memPiecer is storage that can hand out in-memory piece bytes without
+// copying or blocking (the zero-copy read path).
+type memPiecer interface {
+	MemPiece(piece int) ([]byte, bool)
 }
 
-// NewMemoryStorage returns storage for one torrent inside store.
-func NewMemoryStorage(store *cache.Store, infoHash [20]byte) *MemoryStorage {
-	return &MemoryStorage{store: store, ih: infoHash}
-}
-
-func (m *MemoryStorage) key(i int) cache.Key { return cache.Key{InfoHash: m.ih, Piece: i} }
-
-// ReadBlock implements Storage.
-func (m *MemoryStorage) ReadBlock(piece, begin int, p []byte) (bool, error) {
-	d, ok := m.store.Get(m.key(piece))
-	if !ok || begin < 0 || begin+len(p) > len(d) {
-		return false, nil
-	}
-	copy(p, d[begin:])
-	return true, nil
-}
-
-// Piece implements Storage.
-func (m *MemoryStorage) Piece(piece int) ([]byte, bool, error) {
-	d, ok := m.store.Get(m.key(piece))
-	return d, ok, nil
-}
-
-// Has implements Storage.
-func (m *MemoryStorage) Has(piece int) bool { return m.store.Contains(m.key(piece)) }
-
-// Put implements Storage.
-func (m *MemoryStorage) Put(piece int, data []byte) error {
-	m.store.Put(m.key(piece), data)
-	return nil
-}
+// Storage implementations in this module.
+var (
+	_ Storage   = (*cache.Pieces)(nil)
+	_ memPiecer = (*cache.Pieces)(nil)
+	_ Storage   = (*FileStorage)(nil)
+)

@@ -116,7 +116,7 @@ func fileStorage(t testing.TB, fx *fixture) *FileStorage {
 func leech(t testing.TB, fx *fixture, opts TorrentOptions) *Torrent {
 	t.Helper()
 	c := newTestClient(t)
-	tor, err := c.AddTorrent(fx.mi, NewMemoryStorage(cache.New(1<<30), fx.mi.InfoHash), opts)
+	tor, err := c.AddTorrent(fx.mi, cache.New(1<<30).Pieces(fx.mi.InfoHash, nil, fx.mi.Info.Layout().PieceSize), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ Usage:
   btfs seed [flags] FILE.torrent DATA-DIR     verify a local copy and seed it
   btfs get [flags] FILE.torrent DEST-DIR      download a whole torrent into DEST-DIR (no mount)
   btfs create [flags] PATH                    make a .torrent from a file or directory
+  btfs cache [list | clear INFOHASH | clear --all]   show or clear the disk cache
   btfs tracker [flags]                        run a small HTTP tracker (for local swarms)
 
 Run "btfs COMMAND -h" for a command's flags.
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdInfo(args[1:], stdout, stderr)
 	case "get":
 		err = cmdGet(ctx, args[1:], stdout, stderr)
+	case "cache":
+		err = cmdCache(ctx, args[1:], stdout, stderr)
 	case "create":
 		err = cmdCreate(ctx, args[1:], stdout, stderr)
 	case "seed":

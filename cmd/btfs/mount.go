@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/btfs/btfs/cache"
+	"github.com/btfs/btfs/cache/disk"
 	btfs "github.com/btfs/btfs/fs"
 	"github.com/btfs/btfs/swarm"
 	"github.com/btfs/btfs/swarm/metainfo"
@@ -20,7 +22,11 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var nf netFlags
 	nf.register(fs)
-	memCache := fs.Int64("memory-cache", 256, "memory cache size in `MiB`")
+	memCache := sizeFlag{n: 256 << 20, unit: 1 << 20}
+	fs.Var(&memCache, "memory-cache", "memory cache `SIZE` (MiB, or with a K/M/G suffix)")
+	cacheSize := sizeFlag{n: 10 << 30, unit: 1 << 20}
+	fs.Var(&cacheSize, "cache-size", "disk cache budget across all torrents, `SIZE` (MiB, or K/M/G/T); 0 disables the disk cache")
+	cacheDir := fs.String("cache-dir", defaultCacheDir(), "disk cache `DIR`")
 	readahead := fs.Int64("readahead", 32, "most bytes fetched ahead of each open file, in `MiB` (the window grows to it on sequential reads)")
 	prefetch := fs.String("prefetch", "window", "what to fetch besides reads: none, window (readahead + media head/tail) or all (the whole torrent when idle)")
 	allowOther := fs.Bool("allow-other", false, "let other users read the mount (needs user_allow_other in /etc/fuse.conf)")
@@ -32,7 +38,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if *memCache <= 0 {
+	if memCache.n <= 0 {
 		return fmt.Errorf("--memory-cache must be positive")
 	}
 	pf, err := swarm.ParsePrefetch(*prefetch)
@@ -61,9 +67,28 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	store := cache.New(*memCache << 20)
-	t, err := cl.AddTorrent(mi, swarm.NewMemoryStorage(store, mi.InfoHash), swarm.TorrentOptions{
-		Peers: nf.peers, Readahead: min(*readahead<<20, *memCache<<20/4), Prefetch: pf,
+	var dt *disk.Torrent
+	if cacheSize.n > 0 {
+		dc, err := disk.Open(ctx, disk.Options{Dir: *cacheDir, MaxBytes: cacheSize.n, Logger: log})
+		switch {
+		case errors.Is(err, disk.ErrLocked):
+			log.Warn("disk cache in use by another btfs process; caching in memory only", "dir", *cacheDir)
+		case err != nil:
+			cl.Close()
+			return fmt.Errorf("disk cache: %w", err)
+		default:
+			defer dc.Close()
+			dt, err = dc.Torrent(mi.InfoHash, disk.Meta{Name: mi.Info.Name, PieceLength: mi.Info.PieceLength, Length: mi.Info.Length, Hashes: mi.Info.Pieces})
+			if err != nil {
+				cl.Close()
+				return fmt.Errorf("disk cache: %w", err)
+			}
+			defer dt.Close()
+		}
+	}
+	pieces := cache.New(memCache.n).Pieces(mi.InfoHash, dt, mi.Info.Layout().PieceSize)
+	t, err := cl.AddTorrent(mi, pieces, swarm.TorrentOptions{
+		Peers: nf.peers, Readahead: min(*readahead<<20, memCache.n/4), Prefetch: pf,
 	})
 	if err != nil {
 		cl.Close()
@@ -106,6 +131,8 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", dir, err)
 	}
+	s := t.Stats()
+	fmt.Fprintf(stdout, "unmounted %s: downloaded %d bytes, uploaded %d bytes\n", dir, s.Downloaded, s.Uploaded)
 	return nil
 }
 

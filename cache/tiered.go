@@ -1,0 +1,91 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/btfs/btfs/cache/disk"
+)
+
+// Pieces is one torrent's view of the cache: the shared memory LRU over
+// the torrent's disk store (nil when there is no disk tier). It is safe
+// for concurrent use and implements the engine's piece storage.
+type Pieces struct {
+	mem  *Store
+	ih   [20]byte
+	disk *disk.Torrent
+	// pieceSize gives each piece's length, to read whole pieces from disk.
+	pieceSize func(piece int) int
+}
+
+// Pieces returns the view for one torrent; d may be nil (memory only).
+func (s *Store) Pieces(infoHash [20]byte, d *disk.Torrent, pieceSize func(int) int) *Pieces {
+	return &Pieces{mem: s, ih: infoHash, disk: d, pieceSize: pieceSize}
+}
+
+func (c *Pieces) key(i int) Key { return Key{InfoHash: c.ih, Piece: i} }
+
+// ReadBlock copies bytes [begin, begin+len(p)) of a held piece into p,
+// from memory or else from disk (where a piece read for the first time
+// since start is re-hashed first). False when neither tier holds it.
+func (c *Pieces) ReadBlock(piece, begin int, p []byte) (bool, error) {
+	if d, ok := c.mem.Get(c.key(piece)); ok {
+		if begin < 0 || begin+len(p) > len(d) {
+			return false, nil
+		}
+		copy(p, d[begin:])
+		return true, nil
+	}
+	if c.disk == nil {
+		return false, nil
+	}
+	ok, err := c.disk.ReadAt(piece, begin, p)
+	if err != nil {
+		return false, fmt.Errorf("disk cache: piece %d: %w", piece, err)
+	}
+	return ok, nil
+}
+
+// Piece returns a held piece's bytes (immutable), promoting a piece read
+// from disk into memory.
+func (c *Pieces) Piece(piece int) ([]byte, bool, error) {
+	if d, ok := c.mem.Get(c.key(piece)); ok {
+		return d, true, nil
+	}
+	if c.disk == nil || !c.disk.Has(piece) {
+		return nil, false, nil
+	}
+	d := make([]byte, c.pieceSize(piece))
+	ok, err := c.disk.ReadAt(piece, 0, d)
+	if err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("disk cache: piece %d: %w", piece, err)
+		}
+		return nil, false, err
+	}
+	c.mem.Put(c.key(piece), d)
+	return d, true, nil
+}
+
+// MemPiece returns a piece's bytes only if memory holds them; it never
+// touches the disk.
+func (c *Pieces) MemPiece(piece int) ([]byte, bool) { return c.mem.Get(c.key(piece)) }
+
+// Has reports whether either tier holds the piece.
+func (c *Pieces) Has(piece int) bool {
+	return c.mem.Contains(c.key(piece)) || c.disk != nil && c.disk.Has(piece)
+}
+
+// Put stores a verified piece in memory and on disk. A full disk is not an
+// error here: the piece stays in memory and the disk tier has already
+// logged its one warning.
+func (c *Pieces) Put(piece int, data []byte) error {
+	c.mem.Put(c.key(piece), data)
+	if c.disk == nil {
+		return nil
+	}
+	if err := c.disk.Put(piece, data); err != nil && !errors.Is(err, disk.ErrFull) {
+		return fmt.Errorf("disk cache: piece %d: %w", piece, err)
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/btfs/btfs/cache/disk"
+)
+
+// cmdCache shows or clears the disk cache.
+func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cache", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("cache-dir", defaultCacheDir(), "disk cache `DIR`")
+	all := fs.Bool("all", false, "with clear: remove every torrent's cached data")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage:
+  btfs cache [list]                 show what the disk cache holds per torrent
+  btfs cache clear INFOHASH         drop one torrent's cached pieces
+  btfs cache clear --all            drop everything (torrents mounted now are kept)
+
+Example: btfs cache clear --all --cache-dir /var/cache/btfs
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return err
+			}
+			return errUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	// Only list and clear need the lock, and a running mount holds it.
+	c, err := disk.Open(ctx, disk.Options{Dir: *dir, MaxBytes: 1 << 62})
+	if err != nil {
+		return fmt.Errorf("open cache %s: %w", *dir, err)
+	}
+	defer c.Close()
+	switch {
+	case len(pos) == 0 || len(pos) == 1 && pos[0] == "list":
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tINFO-HASH\tSIZE\tPIECES")
+		for _, e := range c.List() {
+			fmt.Fprintf(tw, "%s\t%x\t%s\t%d/%d\n", e.Name, e.InfoHash, humanBytes(e.Bytes), e.Pieces, e.NumPieces)
+		}
+		tw.Flush()
+		fmt.Fprintf(stdout, "total %s in %s\n", humanBytes(c.Usage()), *dir)
+		return nil
+	case pos[0] == "clear" && len(pos) == 1 && *all:
+		return c.RemoveAll()
+	case pos[0] == "clear" && len(pos) == 2:
+		b, err := hex.DecodeString(pos[1])
+		if err != nil || len(b) != 20 {
+			return fmt.Errorf("info-hash %q: want 40 hex digits", pos[1])
+		}
+		return c.Remove([20]byte(b))
+	}
+	fs.Usage()
+	return errUsage
+}

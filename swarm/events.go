@@ -283,7 +283,7 @@ func (t *Torrent) handleStored(r storeResult) {
 	}
 	if t.verified.Full() && !t.completed {
 		t.completed = true
-		close(t.completeC)
+		t.signalComplete()
 		for p := range t.peers {
 			t.updateInterest(p)
 		}

@@ -215,8 +215,15 @@ func (t *Torrent) handleWait(piece int, ch chan []byte) {
 			ch <- d
 			return
 		}
-		t.verified.Clear(piece) // evicted: fetch it again
+		t.verified.Clear(piece) // evicted or corrupt on disk: fetch it again
 		t.pk.Missing(piece)
+		t.completed = false
+		for p := range t.peers {
+			if p.bf.Has(piece) && !p.amInterested {
+				t.updateInterest(p)
+			}
+		}
+		t.connectMore()
 		t.nVerified.Store(int64(t.verified.Count()))
 		t.left.Add(int64(t.layout.PieceSize(piece)))
 	}

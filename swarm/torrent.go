@@ -132,7 +132,7 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 	t.left.Store(left)
 	if t.verified.Full() {
 		t.completed = true
-		close(t.completeC)
+		t.signalComplete()
 	}
 	for _, a := range opts.Peers {
 		t.known[a] = &knownPeer{}
@@ -152,6 +152,16 @@ func (t *Torrent) Close() error {
 	t.hasher.Wait()
 	t.store.wg.Wait()
 	return nil
+}
+
+// signalComplete closes completeC the first time every piece is held; a
+// piece lost later (evicted, corrupt) does not reopen it.
+func (t *Torrent) signalComplete() {
+	select {
+	case <-t.completeC:
+	default:
+		close(t.completeC)
+	}
 }
 
 // Complete is closed once every piece has been verified.
@@ -290,7 +300,7 @@ func (t *Torrent) handleAddPeers(addrs []netip.AddrPort) {
 
 // connectMore dials known peers while there is room.
 func (t *Torrent) connectMore() {
-	if t.opts.Seed || t.completed {
+	if t.opts.Seed {
 		return // seeders wait for leechers to come to them
 	}
 	now := time.Now()

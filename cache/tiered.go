@@ -39,11 +39,22 @@ func (c *Pieces) ReadBlock(piece, begin int, p []byte) (bool, error) {
 	if c.disk == nil {
 		return false, nil
 	}
-	ok, err := c.disk.ReadAt(piece, begin, p)
-	if err != nil {
-		return false, fmt.Errorf("disk cache: piece %d: %w", piece, err)
+	// Promote the whole piece: the next reads of it come from memory.
+	d, ok, err := c.Piece(piece)
+	if err != nil || !ok || begin < 0 || begin+len(p) > len(d) {
+		return false, err
 	}
-	return ok, nil
+	copy(p, d[begin:])
+	return true, nil
+}
+
+// Warm loads a piece held only on disk into memory (verifying it if this
+// is its first read since start). Readers call it ahead of their position.
+func (c *Pieces) Warm(piece int) {
+	if c.disk == nil || c.mem.Contains(c.key(piece)) || !c.disk.Has(piece) {
+		return
+	}
+	_, _, _ = c.Piece(piece)
 }
 
 // Piece returns a held piece's bytes (immutable), promoting a piece read

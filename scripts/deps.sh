@@ -5,9 +5,14 @@ need=()
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 command -v mktorrent >/dev/null 2>&1 || need+=(mktorrent)
 [ -x /usr/bin/time ] || need+=(time)
+# The streaming tests (integration/stream_test.go) decode video through a mount.
+{ command -v ffmpeg && command -v ffprobe; } >/dev/null 2>&1 || need+=(ffmpeg)
 # The benchmarks compare against reference clients from Debian.
 if [ -n "${BENCH:-}" ]; then
   /usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need+=(python3-libtorrent)
+  # bench-stream.sh: Debian's C++ btfs, run in a loopback-only network namespace.
+  [ -x /usr/bin/btfs ] || need+=(btfs)
+  command -v ip >/dev/null 2>&1 || need+=(iproute2)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -41,6 +41,9 @@ const (
 	// mediaHint is how much of a media file's head and tail is fetched on
 	// open: players read the header, then the index at the end.
 	mediaHint = 4 << 20
+	// warmAhead is how many pieces from a reader's position are loaded
+	// from the disk cache into memory ahead of it.
+	warmAhead = 8
 	// largeFile makes any file this big count as media.
 	largeFile = 64 << 20
 )
@@ -159,6 +162,7 @@ func (r *Reader) track(off int64, n int) {
 	r.mu.Unlock()
 	if changed {
 		r.follow(start, end)
+		r.t.warm(start, min(end, start+warmAhead))
 	}
 }
 

@@ -26,9 +26,15 @@ type memPiecer interface {
 	MemPiece(piece int) ([]byte, bool)
 }
 
+// warmer is storage with a slow tier that can be loaded ahead of readers.
+type warmer interface {
+	Warm(piece int)
+}
+
 // Storage implementations in this module.
 var (
 	_ Storage   = (*cache.Pieces)(nil)
 	_ memPiecer = (*cache.Pieces)(nil)
+	_ warmer    = (*cache.Pieces)(nil)
 	_ Storage   = (*FileStorage)(nil)
 )

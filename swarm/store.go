@@ -50,3 +50,42 @@ func newStorer(ctx context.Context, st Storage, workers int) *storer {
 	}
 	return s
 }
+
+// warmWorkers load disk-cached pieces into memory ahead of readers.
+const warmWorkers = 2
+
+// startWarmers runs the goroutines behind warm, if storage has a slow tier.
+func (t *Torrent) startWarmers() {
+	w, ok := t.storage.(warmer)
+	if !ok {
+		return
+	}
+	t.warmC = make(chan int, 64)
+	for range warmWorkers {
+		t.wg.Go(func() {
+			for {
+				select {
+				case <-t.ctx.Done():
+					return
+				case i := <-t.warmC:
+					w.Warm(i)
+				}
+			}
+		})
+	}
+}
+
+// warm asks for pieces [lo, hi) to be loaded into memory; it never blocks
+// (requests beyond the queue are dropped: the reader asks again).
+func (t *Torrent) warm(lo, hi int) {
+	if t.warmC == nil {
+		return
+	}
+	for i := lo; i < hi; i++ {
+		select {
+		case t.warmC <- i:
+		default:
+			return
+		}
+	}
+}

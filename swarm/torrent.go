@@ -47,6 +47,7 @@ type Torrent struct {
 	nPeers     atomic.Int64
 	left       atomic.Int64
 	readerIDs  atomic.Int64
+	warmC      chan int // piece indices for the warmers; nil without a slow tier
 
 	// --- owned by run ---
 	verified  bitfield.Bitfield
@@ -137,6 +138,7 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 	for _, a := range opts.Peers {
 		t.known[a] = &knownPeer{}
 	}
+	t.startWarmers()
 	t.wg.Go(t.run)
 	if !opts.NoTrackers {
 		t.startAnnouncers()

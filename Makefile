@@ -38,11 +38,14 @@ fuzz:
 	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 # bench: Go micro-benchmarks (codec, picker, engine, cache, FUSE adapter),
-# then the swarm table against libtorrent (issue 3) on the same seeders.
+# then the swarm table against libtorrent (issue 3) on the same seeders,
+# then the streaming table against Debian's C++ btfs (issue 4).
 bench: build
 	@BENCH=1 scripts/deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./swarm/... ./cache/ ./fs/
 	scripts/bench-swarm.sh
+	scripts/bench-cache.sh
+	scripts/bench-stream.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -98,8 +98,9 @@ func TestFFmpegDecodesThroughMount(t *testing.T) {
 	src := filepath.Join(root, "clip.mp4")
 	// ffmpeg writes the moov index after the media data unless told
 	// +faststart: a player must read the end of the file first.
-	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-		"-t", "5", "-c:v", "libx264", "-pix_fmt", "yuv420p", src).CombinedOutput()
+	// 2 Mb/s makes it ~700 KB: 40-odd 16 KiB pieces.
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+		"-t", "5", "-c:v", "libx264", "-b:v", "2M", "-pix_fmt", "yuv420p", src).CombinedOutput()
 	if err != nil {
 		t.Fatalf("make test video: %v\n%s", err, out)
 	}
@@ -258,6 +259,10 @@ func TestInterruptBlockedRead(t *testing.T) {
 		t.Fatalf("cat of b.bin finished (%v) although no peer has it: %s", err, stderr.Bytes())
 	case <-time.After(time.Second):
 	}
+	// Where cat sleeps (a FUSE read waits in request_wait_answer or on a
+	// page lock), for the log.
+	wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", cat.Process.Pid))
+	t.Logf("cat blocked for 1 s on b.bin; kernel wait channel %q", wchan)
 	if err := cat.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,8 @@
 # seeders through the tracker only.
 #
 # Every measurement runs on a FRESH mount (new process, new empty data
-# directory) with the page cache dropped first (when permitted):
+# directory or --cache-dir) with the page cache dropped first (when
+# permitted):
 #   ttfb      open() to the first byte read of the 512 MiB file
 #   rand      64 cold 16 KiB preads of the 512 MiB file at fixed random
 #             offsets (scripts/randread.py, seed 1): p50 and p99
@@ -33,7 +34,7 @@ if [ -z "${BTFS_BENCH_NETNS:-}" ]; then
 fi
 ip link set lo up
 cd "$(dirname "$0")/.."
-BTFS="$PWD/bin/btfs"
+BTFS=${BTFS:-$PWD/bin/btfs}
 CPPBTFS=${CPPBTFS:-/usr/bin/btfs}
 PY=/usr/bin/python3
 SEEDERS=${SEEDERS:-4}
@@ -106,14 +107,19 @@ for i in $(seq "$SEEDERS"); do
   peers+=("$ip:$port")
 done
 
+cacheflags=()
+if "$BTFS" mount --help 2>&1 | grep -q -- '-cache-dir'; then cacheflags=(--cache-dir "$work/cache"); fi
 drop=no
 if sync && echo 3 2>/dev/null > /proc/sys/vm/drop_caches; then drop=yes; fi
 drop_caches() { if [ "$drop" = yes ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi; }
 
 # --- clients ---------------------------------------------------------------
 # mount_CLIENT starts a fresh mount and waits until the files are visible.
+# Ours gets a new empty disk cache each time (the default ~/.cache/btfs
+# would make every mount after the first warm).
 mount_ours() {
-  "$BTFS" mount --bind 127.0.0.1 --port 0 ${MOUNT_FLAGS:-} "$work/s.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+  rm -rf "$work/cache"
+  "$BTFS" mount --bind 127.0.0.1 --port 0 "${cacheflags[@]}" ${MOUNT_FLAGS:-} "$work/s.torrent" "$mnt" > "$work/mount.log" 2>&1 &
   cpid=$!
   for _ in $(seq 300); do
     grep -q '^mounted' "$work/mount.log" && return 0
@@ -144,7 +150,7 @@ unmount_client() {
   wait "$cpid" 2>/dev/null || true
   cpid=""
   if mountpoint -q "$mnt"; then fusermount3 -u -z "$mnt" || true; fi
-  rm -rf "$work/cppdata" "$work/copy.bin"
+  rm -rf "$work/cppdata" "$work/cache" "$work/copy.bin"
 }
 
 res="$work/results.txt"   # lines: client metric value (value may be timeout/error)

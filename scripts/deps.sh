@@ -5,6 +5,8 @@ need=()
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 command -v mktorrent >/dev/null 2>&1 || need+=(mktorrent)
 [ -x /usr/bin/time ] || need+=(time)
+# Tracker tests run against Debian's real opentracker (whitelist-only build).
+command -v opentracker >/dev/null 2>&1 || need+=(opentracker)
 # The streaming tests (integration/stream_test.go) decode video through a mount.
 { command -v ffmpeg && command -v ffprobe; } >/dev/null 2>&1 || need+=(ffmpeg)
 # The benchmarks compare against reference clients from Debian.

@@ -1,83 +1,51 @@
 package swarm
 
 import (
-	"context"
-	"errors"
 	"time"
 
-	"github.com/btfs/btfs/swarm/tracker"
+	"github.com/btfs/btfs/swarm/announce"
 )
 
-// Announcing here is deliberately simple: every tracker URL of every tier
-// is announced to on its own schedule. BEP 12 tier policy replaces it in
-// swarm/announce.
-
-const stoppedTimeout = 2 * time.Second
-
+// startAnnouncers runs the torrent's BEP 12 tiers (swarm/announce decides
+// when and where; swarm/tracker speaks HTTP and UDP) until the torrent
+// stops, and reports completion to them.
 func (t *Torrent) startAnnouncers() {
-	for _, tier := range t.mi.Trackers() {
-		for _, u := range tier {
-			t.wg.Go(func() { t.announceLoop(u) })
-		}
+	tiers := t.mi.Trackers()
+	if len(tiers) == 0 {
+		return
 	}
-}
-
-func (t *Torrent) announceRequest(u string, ev tracker.Event) tracker.Request {
-	return tracker.Request{
-		URL: u, InfoHash: t.mi.InfoHash, PeerID: t.cl.cfg.PeerID, Port: t.cl.port,
-		Uploaded: t.uploaded.Load(), Downloaded: t.downloaded.Load(), Left: t.left.Load(),
-		Event: ev, NumWant: 50,
+	cfg := announce.Config{
+		Tiers:    tiers,
+		InfoHash: t.mi.InfoHash,
+		PeerID:   t.cl.cfg.PeerID,
+		Port:     t.cl.port,
+		Client:   t.cl.cfg.Tracker,
+		Stats: func() announce.Stats {
+			return announce.Stats{Uploaded: t.uploaded.Load(), Downloaded: t.downloaded.Load(), Left: t.left.Load()}
+		},
+		Peers:       t.AddPeers,
+		Logger:      t.log,
+		MaxInterval: t.cl.cfg.MaxAnnounceInterval,
 	}
-}
-
-// announceLoop announces to one tracker until the torrent stops, then
-// says "stopped" if it ever got through.
-func (t *Torrent) announceLoop(u string) {
-	log := t.log.With("tracker", u)
-	ev := tracker.EventStarted
-	ok := false
-	fails := 0
-	completed := t.completeC
-	for {
-		resp, err := t.cl.cfg.Tracker.Announce(t.ctx, t.announceRequest(u, ev))
-		wait := backoff(fails + 2)
-		switch {
-		case err == nil:
-			ok, fails, ev = true, 0, tracker.EventNone
-			log.Debug("announced", "peers", len(resp.Peers), "interval", resp.Interval)
-			t.AddPeers(resp.Peers)
-			wait = resp.Interval
-			if c := t.cl.cfg.MaxAnnounceInterval; c > 0 && wait > c {
-				wait = c
-			}
-			if resp.Warning != "" {
-				log.Warn("tracker warning", "msg", resp.Warning)
-			}
-		case t.ctx.Err() != nil:
-		default:
-			fails++
-			var fe *tracker.FailureError
-			if errors.As(err, &fe) || fails == 1 {
-				log.Warn("announce failed", "err", err)
-			}
-		}
-		timer := time.NewTimer(wait)
+	if m := t.cl.cfg.MaxAnnounceInterval; m > 0 && m < 30*time.Second {
+		cfg.MinInterval = m // tests and local swarms re-announce quickly
+	}
+	a := announce.New(cfg)
+	t.announcer = a
+	t.wg.Go(func() { a.Run(t.ctx) })
+	t.wg.Go(func() {
 		select {
+		case <-t.completeC:
+			a.Completed()
 		case <-t.ctx.Done():
-			timer.Stop()
-			if ok {
-				ctx, cancel := context.WithTimeout(context.Background(), stoppedTimeout)
-				_, _ = t.cl.cfg.Tracker.Announce(ctx, t.announceRequest(u, tracker.EventStopped))
-				cancel()
-			}
-			return
-		case <-completed:
-			timer.Stop()
-			completed = nil
-			if ok {
-				ev = tracker.EventCompleted
-			}
-		case <-timer.C:
 		}
+	})
+}
+
+// TrackerStatus reports each tracker's last result (nil without trackers).
+func (t *Torrent) TrackerStatus() []announce.TrackerStatus {
+	if t.announcer == nil {
+		return nil
 	}
+	return t.announcer.Status()
 }

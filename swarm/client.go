@@ -90,7 +90,9 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg.peerGrace = 30 * time.Second
 	}
 	if cfg.Tracker == nil {
-		cfg.Tracker = &tracker.Client{}
+		// A 3 s first UDP timeout lets a UDP tracker's first announce be
+		// retried within the announcer's 5 s first attempt.
+		cfg.Tracker = &tracker.Client{UDPTimeout: 3 * time.Second}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

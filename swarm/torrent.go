@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/btfs/btfs/swarm/announce"
 	"github.com/btfs/btfs/swarm/bitfield"
 	"github.com/btfs/btfs/swarm/hasher"
 	"github.com/btfs/btfs/swarm/metainfo"
@@ -38,7 +39,8 @@ type Torrent struct {
 	eventC    chan peerEvent
 	hasher    *hasher.Pool
 	store     *storer
-	completeC chan struct{} // closed when every piece is verified
+	completeC chan struct{}   // closed when every piece is verified
+	announcer *announce.Tiers // nil without trackers; set before run starts
 
 	// Counters read by Stats from any goroutine.
 	downloaded atomic.Int64 // verified payload bytes fetched

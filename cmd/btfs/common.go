@@ -60,7 +60,7 @@ func (n *netFlags) config() swarm.Config {
 		d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: ip}}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.DialContext = d.DialContext
-		cfg.Tracker = &tracker.Client{HTTP: &http.Client{Timeout: 15 * time.Second, Transport: tr}}
+		cfg.Tracker = &tracker.Client{HTTP: &http.Client{Timeout: 15 * time.Second, Transport: tr}, UDPTimeout: 3 * time.Second}
 	}
 	return cfg
 }

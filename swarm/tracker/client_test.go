@@ -3,6 +3,7 @@ package tracker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -110,7 +111,7 @@ func TestAnnounceErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc
-		client  tracker.Client
+		client  *tracker.Client // nil: the zero Client
 		timeout time.Duration
 		check   func(error) bool
 	}{
@@ -123,7 +124,7 @@ func TestAnnounceErrors(t *testing.T) {
 		{name: "garbage body", handler: body("<html>hello</html>"), check: contains("decode response")},
 		{name: "empty body", handler: body(""), check: contains("truncated")},
 		{name: "oversized body", handler: body("d5:peers" + "2000:" + strings.Repeat("x", 2000) + "e"),
-			client: tracker.Client{MaxBody: 1000}, check: contains("exceeds 1000 bytes")},
+			client: &tracker.Client{MaxBody: 1000}, check: contains("exceeds 1000 bytes")},
 		{name: "500 status",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, strings.Repeat("boom ", 100), http.StatusInternalServerError)
@@ -152,8 +153,12 @@ func TestAnnounceErrors(t *testing.T) {
 				defer cancel()
 			}
 			u := ts.URL + "/announce"
+			c := tt.client
+			if c == nil {
+				c = &tracker.Client{}
+			}
 			start := time.Now()
-			resp, err := tt.client.Announce(ctx, tracker.Request{URL: u, NumWant: -1})
+			resp, err := c.Announce(ctx, tracker.Request{URL: u, NumWant: -1})
 			if err == nil {
 				t.Fatalf("got %+v, want error", resp)
 			}
@@ -176,13 +181,13 @@ func contains(sub string) func(error) bool {
 }
 
 func TestAnnounceUnsupportedScheme(t *testing.T) {
-	for _, u := range []string{"udp://tracker.example:1337/announce", "wss://x/announce", "::bad"} {
+	for _, u := range []string{"wss://tracker.example/announce", "ws://x/announce", "::bad", "udp://127.0.0.1/no-port"} {
 		t.Run(u, func(t *testing.T) {
 			_, err := (&tracker.Client{}).Announce(t.Context(), tracker.Request{URL: u})
 			if err == nil || !strings.HasPrefix(err.Error(), "tracker "+u+": ") {
 				t.Fatalf("err = %v", err)
 			}
-			if strings.Contains(u, "://") && !errors.Is(err, tracker.ErrUnsupportedScheme) {
+			if strings.HasPrefix(u, "ws") && !errors.Is(err, tracker.ErrUnsupportedScheme) {
 				t.Fatalf("err = %v, want ErrUnsupportedScheme", err)
 			}
 		})
@@ -225,5 +230,62 @@ func TestAnnounceQueryBytes(t *testing.T) {
 	}
 	if len(q) != len(want) {
 		t.Errorf("query has %d keys, want %d: %v", len(q), len(want), q)
+	}
+}
+
+// TestAnnounceHTTPFields checks every optional response key over HTTP.
+func TestAnnounceHTTPFields(t *testing.T) {
+	ts := httptest.NewServer(body("d8:completei5e10:incompletei6e8:intervali900e12:min intervali60e" +
+		"5:peers6:\x7f\x00\x00\x02\x1a\xe16:peers618:\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x1a\xe2" +
+		"10:tracker id5:tid-715:warning message7:be nicee"))
+	defer ts.Close()
+	resp, err := (&tracker.Client{}).Announce(t.Context(), tracker.Request{URL: ts.URL + "/announce", NumWant: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tracker.Response{
+		Interval: 15 * time.Minute, MinInterval: time.Minute, Complete: 5, Incomplete: 6,
+		Warning: "be nice", TrackerID: "tid-7",
+		Peers: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.2:6881"), netip.MustParseAddrPort("[::1]:6882")},
+	}
+	if resp.Interval != want.Interval || resp.MinInterval != want.MinInterval || resp.Complete != 5 ||
+		resp.Incomplete != 6 || resp.Warning != want.Warning || resp.TrackerID != want.TrackerID ||
+		!slices.Equal(resp.Peers, want.Peers) {
+		t.Fatalf("got %+v, want %+v", resp, want)
+	}
+}
+
+func TestAnnounceRedirects(t *testing.T) {
+	var ts *httptest.Server
+	ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// /hop/N/announce redirects to /hop/N-1/announce, keeping the query;
+		// /hop/0/announce answers.
+		var n int
+		if _, err := fmt.Sscanf(r.URL.Path, "/hop/%d/announce", &n); err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		if n == 0 {
+			if r.URL.Query().Get("port") != "6881" {
+				t.Errorf("query lost on redirect: %q", r.URL.RawQuery)
+			}
+			w.Write([]byte("d8:intervali60ee"))
+			return
+		}
+		http.Redirect(w, r, fmt.Sprintf("%s/hop/%d/announce?%s", ts.URL, n-1, r.URL.RawQuery), http.StatusFound)
+	}))
+	defer ts.Close()
+	for _, hops := range []int{1, 5, 6} {
+		u := fmt.Sprintf("%s/hop/%d/announce", ts.URL, hops)
+		for name, c := range map[string]*tracker.Client{"default": {}, "own http": {HTTP: ts.Client()}} {
+			_, err := c.Announce(t.Context(), tracker.Request{URL: u, Port: 6881, NumWant: -1})
+			if hops <= 5 && err != nil {
+				t.Errorf("%s, %d redirects: %v", name, hops, err)
+			}
+			if hops > 5 && (err == nil || !strings.Contains(err.Error(), "stopped after 5 redirects") ||
+				!strings.HasPrefix(err.Error(), "tracker "+u+": ")) {
+				t.Errorf("%s, %d redirects: err = %v", name, hops, err)
+			}
+		}
 	}
 }

@@ -27,9 +27,12 @@ func (c *Client) announceHTTP(ctx context.Context, u *url.URL, req Request) (*Re
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: defaultTimeout}
+	hc := http.Client{Timeout: defaultTimeout}
+	if c.HTTP != nil {
+		hc = *c.HTTP // a shallow copy, to set CheckRedirect per call
+	}
+	if hc.CheckRedirect == nil {
+		hc.CheckRedirect = checkRedirect
 	}
 	hresp, err := hc.Do(hreq)
 	if err != nil {
@@ -65,6 +68,16 @@ func (c *Client) announceHTTP(ctx context.Context, u *url.URL, req Request) (*Re
 		return nil, fmt.Errorf("decode response: %w", err)
 	}
 	return resp, nil
+}
+
+// maxRedirects bounds the redirects followed for one announce.
+const maxRedirects = 5
+
+func checkRedirect(_ *http.Request, via []*http.Request) error {
+	if len(via) > maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	return nil
 }
 
 // announceQuery encodes req's parameters. Binary values are escaped byte by

@@ -36,14 +36,7 @@ func decodeResponse(body []byte) (*Response, error) {
 	r.Warning, _ = m["warning message"].(string)
 	r.TrackerID, _ = m["tracker id"].(string)
 
-	seen := make(map[netip.AddrPort]bool)
-	add := func(ap netip.AddrPort) {
-		if !usable(ap) || seen[ap] {
-			return
-		}
-		seen[ap] = true
-		r.Peers = append(r.Peers, ap)
-	}
+	add := peerAdder(r)
 	switch p := m["peers"].(type) {
 	case string:
 		compactPeers(p, 4, add)
@@ -56,6 +49,19 @@ func decodeResponse(body []byte) (*Response, error) {
 		compactPeers(p, 16, add)
 	}
 	return r, nil
+}
+
+// peerAdder returns a function appending usable peers to r.Peers, each
+// once.
+func peerAdder(r *Response) func(netip.AddrPort) {
+	seen := make(map[netip.AddrPort]bool)
+	return func(ap netip.AddrPort) {
+		if !usable(ap) || seen[ap] {
+			return
+		}
+		seen[ap] = true
+		r.Peers = append(r.Peers, ap)
+	}
 }
 
 // seconds converts an interval in seconds, clamping it to (0, maxInterval];

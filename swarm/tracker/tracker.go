@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -68,8 +69,8 @@ type Response struct {
 	TrackerID   string
 }
 
-// FailureError is returned (wrapped) when the tracker answered with a
-// "failure reason".
+// FailureError is returned (wrapped) when the tracker reported a failure:
+// an HTTP "failure reason" or a UDP error datagram (BEP 15 action 3).
 type FailureError struct{ Reason string }
 
 func (e *FailureError) Error() string {
@@ -77,7 +78,7 @@ func (e *FailureError) Error() string {
 }
 
 // ErrUnsupportedScheme is returned (wrapped) for announce URLs whose scheme
-// this package cannot speak yet, such as udp://.
+// this package cannot speak, such as wss://.
 var ErrUnsupportedScheme = errors.New("unsupported tracker scheme")
 
 const (
@@ -86,10 +87,27 @@ const (
 )
 
 // Client announces to trackers. The zero value is ready to use and safe
-// for concurrent use.
+// for concurrent use; a Client must not be copied after first use.
+//
+// HTTP redirects are followed, at most 5 (unless HTTP has its own
+// CheckRedirect).
+//
+// Over UDP a request that gets no answer within UDPTimeout·2^n is sent
+// again, n = 0, 1, ... UDPRetries (BEP 15: 15 s·2^n, n up to 8). The count
+// n is shared by the connect and the announce of one call, so a dead
+// tracker costs at most UDPTimeout·(2^(UDPRetries+1)-1), or less if ctx
+// ends first. Connection ids are cached per host:port for UDPConnTTL.
 type Client struct {
 	HTTP    *http.Client // nil = a client with a 15 s timeout
 	MaxBody int64        // 0 = 1 MiB; larger bodies are an error
+
+	UDPTimeout time.Duration // 0 = 15 s: the first retransmission timeout
+	UDPRetries int           // 0 = 8: the largest n; capped at 30
+	UDPConnTTL time.Duration // 0 = 1 min: how long a connection id is reused
+
+	// mu guards conns between concurrent Announce calls.
+	mu    sync.Mutex
+	conns map[string]udpConnID // URL host:port → connection id
 }
 
 // Announce sends req to the tracker at req.URL and returns its answer.
@@ -111,6 +129,8 @@ func (c *Client) announce(ctx context.Context, req Request) (*Response, error) {
 	switch strings.ToLower(u.Scheme) {
 	case "http", "https":
 		return c.announceHTTP(ctx, u, req)
+	case "udp":
+		return c.announceUDP(ctx, u, req)
 	default:
 		return nil, fmt.Errorf("%w %q", ErrUnsupportedScheme, u.Scheme)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// These tests serve FUSE and read it from the same process. If a
+	// garbage collection stops the world while a test goroutine's thread
+	// is inside the kernel on the mount, the collector waits for that
+	// thread and the thread waits for the (stopped) server: a deadlock
+	// seen on loaded machines. The tests allocate little, so the
+	// collector stays off; btfs itself never reads its own mount.
+	debug.SetGCPercent(-1)
 	goleak.VerifyTestMain(m)
 }
 

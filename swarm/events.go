@@ -55,9 +55,10 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 		t.fillRequests(p)
 	case wire.Interested:
 		p.peerInterested = true
-		if p.amChoking { // plain unchoke: everyone interested is served
-			p.amChoking = false
-			p.send(wire.Message{ID: wire.Unchoke})
+		// A free upload slot (the regular ones plus the optimistic one)
+		// goes to a newcomer at once rather than at the next round.
+		if p.amChoking && t.unchokedInterested() < uploadSlots+1 {
+			t.unchoke(p)
 		}
 	case wire.NotInterested:
 		p.peerInterested = false

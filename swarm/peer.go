@@ -70,6 +70,7 @@ type peer struct {
 	lastDownloaded int64
 	snubbed        bool
 	since          time.Time // connected at
+	cid            int       // connection id for the choker
 	upRate         float64   // bytes per second we send the peer (smoothed)
 	lastUploaded   int64
 	ourAllowed     map[int]bool // pieces we let the peer request while choked
@@ -133,6 +134,25 @@ func (p *peer) dropServe(index, begin, length uint32) bool {
 		}
 	}
 	return false
+}
+
+// dropServes removes the queued, not yet sent, blocks for which keep is
+// false and returns their requests.
+func (p *peer) dropServes(keep func(wire.Message) bool) []wire.Message {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	var dropped []wire.Message
+	q := p.q[:0]
+	for _, it := range p.q {
+		if it.serve && !keep(it.msg) {
+			dropped = append(dropped, it.msg)
+			p.served.Add(-1)
+			continue
+		}
+		q = append(q, it)
+	}
+	p.q = q
+	return dropped
 }
 
 // peerEvent is what a reader goroutine tells the loop: a message or, with

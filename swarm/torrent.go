@@ -12,6 +12,7 @@ import (
 
 	"github.com/btfs/btfs/swarm/announce"
 	"github.com/btfs/btfs/swarm/bitfield"
+	"github.com/btfs/btfs/swarm/choker"
 	"github.com/btfs/btfs/swarm/hasher"
 	"github.com/btfs/btfs/swarm/metainfo"
 	"github.com/btfs/btfs/swarm/picker"
@@ -71,6 +72,10 @@ type Torrent struct {
 	prioSet   []int // pieces whose priority differs from basePrio
 	prioWant  map[int]prioDeadline
 	pickBuf   []picker.Block
+	choker    *choker.Choker
+	chokeIn   []choker.Peer
+	lastChoke time.Time
+	nextCID   int
 	completed bool
 }
 
@@ -117,6 +122,8 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 	}
 	t.hasher = hasher.New(ctx, max(1, runtime.NumCPU()))
 	t.store = newStorer(ctx, st, storeWorkers)
+	t.choker = choker.New(uint64(time.Now().UnixNano()))
+	t.lastChoke = time.Now() // first round after chokeEvery; newcomers get free slots at once
 	t.pk = picker.New(t.layout.NumPieces, t.layout.NumBlocks, uint64(time.Now().UnixNano()))
 	if opts.Prefetch == PrefetchAll && !opts.Seed {
 		t.basePrio = picker.Normal
@@ -287,6 +294,10 @@ func (t *Torrent) handleTick(now time.Time) {
 	for p := range t.peers {
 		t.expireRequests(p, now)
 	}
+	if now.Sub(t.lastChoke) >= chokeEvery {
+		t.lastChoke = now
+		t.rechoke(now)
+	}
 	t.connectMore()
 }
 
@@ -397,6 +408,8 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
 		t.dropPeer(v, errReplaced)
 	}
 	p := newPeer(t, conn, hs, outgoing)
+	t.nextCID++
+	p.cid = t.nextCID
 	if outgoing {
 		if k := t.known[p.addr]; k != nil {
 			k.connected = true

@@ -191,3 +191,38 @@ func TestSeekAwayCancelsRequests(t *testing.T) {
 		t.Fatal("empty cancel")
 	}
 }
+
+func TestUploadSlotsAreBounded(t *testing.T) {
+	fx := newFixture(t, 64*1024, nil, 1<<20)
+	addr := seed(t, fx, fileStorage(t, fx), TorrentOptions{NoTrackers: true})
+	const n = uploadSlots + 3
+	unchoked := make(chan bool, n)
+	for range n {
+		rp := dialRaw(t, addr, fx.mi.InfoHash, true)
+		rp.send(wire.Message{ID: wire.Interested})
+		go func() {
+			_ = rp.conn.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+			for {
+				m, err := rp.r.Read()
+				if err != nil {
+					unchoked <- false
+					return
+				}
+				if m.ID == wire.Unchoke && !m.KeepAlive {
+					unchoked <- true
+					return
+				}
+			}
+		}()
+	}
+	got := 0
+	for range n {
+		if <-unchoked {
+			got++
+		}
+	}
+	// The regular slots plus one optimistic unchoke, never everyone.
+	if got != uploadSlots+1 {
+		t.Fatalf("%d of %d interested peers unchoked, want %d", got, n, uploadSlots+1)
+	}
+}

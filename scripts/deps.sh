@@ -9,9 +9,12 @@ command -v mktorrent >/dev/null 2>&1 || need+=(mktorrent)
 command -v opentracker >/dev/null 2>&1 || need+=(opentracker)
 # The streaming tests (integration/stream_test.go) decode video through a mount.
 { command -v ffmpeg && command -v ffprobe; } >/dev/null 2>&1 || need+=(ffmpeg)
+# The interoperability tests (integration/clients_test.go) run real clients:
+# libtorrent (Debian's module, for /usr/bin/python3 only) and aria2c.
+/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need+=(python3-libtorrent)
+command -v aria2c >/dev/null 2>&1 || need+=(aria2)
 # The benchmarks compare against reference clients from Debian.
 if [ -n "${BENCH:-}" ]; then
-  /usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need+=(python3-libtorrent)
   # bench-stream.sh: Debian's C++ btfs, run in a loopback-only network namespace.
   [ -x /usr/bin/btfs ] || need+=(btfs)
   command -v ip >/dev/null 2>&1 || need+=(iproute2)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -224,5 +225,69 @@ func TestUploadSlotsAreBounded(t *testing.T) {
 	// The regular slots plus one optimistic unchoke, never everyone.
 	if got != uploadSlots+1 {
 		t.Fatalf("%d of %d interested peers unchoked, want %d", got, n, uploadSlots+1)
+	}
+}
+
+// TestHostilePeersAreDroppedAndDownloadContinues feeds the engine peers
+// that break the protocol in different ways; each is dropped, nothing
+// crashes, and a good seeder still delivers the data.
+func TestHostilePeersAreDroppedAndDownloadContinues(t *testing.T) {
+	fx := newFixture(t, 64*1024, nil, 2<<20)
+	n := fx.mi.Info.NumPieces()
+	hostile := []struct {
+		name string
+		raw  []byte // sent after the handshake
+	}{
+		{"bitfield of the wrong size", func() []byte {
+			b, _ := (&wire.Message{ID: wire.Bitfield, Payload: make([]byte, (n+7)/8+3)}).AppendBinary(nil)
+			return b
+		}()},
+		{"have out of range", func() []byte {
+			b, _ := (&wire.Message{ID: wire.Have, Index: uint32(n + 10)}).AppendBinary(nil)
+			return b
+		}()},
+		{"huge length prefix", []byte{0x7f, 0xff, 0xff, 0xff, 7}},
+		{"request of 1 MiB", wire.AppendRequest(nil, wire.Request, 0, 0, 1<<20)},
+		{"piece with a bad offset", wire.AppendPiece(nil, 0, 3, make([]byte, 100))},
+	}
+	var addrs []netip.AddrPort
+	accepts := make([]func() *rawPeer, len(hostile))
+	for i := range hostile {
+		a, acc := acceptRaw(t, fx.mi.InfoHash)
+		addrs = append(addrs, a)
+		accepts[i] = acc
+	}
+	good := seed(t, fx, fileStorage(t, fx), TorrentOptions{NoTrackers: true})
+	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: append(addrs, good)})
+	for i, h := range hostile {
+		rp := accepts[i]()
+		if _, err := rp.conn.Write(h.raw); err != nil {
+			t.Fatalf("%s: %v", h.name, err)
+		}
+		_ = rp.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			_, err := rp.r.Read()
+			if err == nil {
+				continue
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Errorf("%s: peer not dropped within 5 s", h.name)
+			}
+			break
+		}
+		if tor.ctx.Err() != nil {
+			t.Fatalf("%s: torrent stopped", h.name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if got := readAll(ctx, t, tor, fx, 256*1024); !bytes.Equal(got, fx.data) {
+		t.Fatal("data differs")
+	}
+	still := make(chan int, 1)
+	tor.do(func() { still <- len(tor.peers) })
+	if p := <-still; p > 1 {
+		t.Fatalf("%d peers still connected; the hostile ones should be gone", p)
 	}
 }

@@ -223,7 +223,7 @@ func mountTorrent(t *testing.T, torrent string, extra ...string) (*proc, string)
 		t.Fatal(err)
 	}
 	// Each mount gets its own empty disk cache unless the test names one.
-	args := []string{"mount", "--bind", "127.0.0.1", "--port", "0", "--log-level", "info"}
+	args := []string{"mount", "-f", "--bind", "127.0.0.1", "--port", "0", "--log-level", "info"}
 	if !slices.Contains(extra, "--cache-dir") {
 		args = append(args, "--cache-dir", filepath.Join(t.TempDir(), "cache"))
 	}

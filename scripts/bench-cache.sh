@@ -42,7 +42,7 @@ done
 
 mount_bg() { # mount_bg LOG ARGS...: start a mount, wait until live
   local log=$1; shift
-  "$BTFS" mount --bind 127.0.0.1 --port 0 "$@" "$work/c.torrent" "$mnt" > "$log" 2>&1 &
+  "$BTFS" mount -f --bind 127.0.0.1 --port 0 "$@" "$work/c.torrent" "$mnt" > "$log" 2>&1 &
   mpid=$!
   wait_line "$log" '^mounted' >/dev/null
 }
@@ -71,7 +71,7 @@ for i in 1 2; do
   peerflags+=(--peer "127.0.0.1:$port")
 done
 mem=$((SIZE_MIB / 4))
-/usr/bin/time -f '%M' -o "$work/rss.txt" "$BTFS" mount --bind 127.0.0.1 --port 0 --cache-size 0 --memory-cache "${mem}M" "${peerflags[@]}" "$work/c.torrent" "$mnt" > "$work/m3.log" 2>&1 &
+/usr/bin/time -f '%M' -o "$work/rss.txt" "$BTFS" mount -f --bind 127.0.0.1 --port 0 --cache-size 0 --memory-cache "${mem}M" "${peerflags[@]}" "$work/c.torrent" "$mnt" > "$work/m3.log" 2>&1 &
 mpid=$!
 wait_line "$work/m3.log" '^mounted' >/dev/null
 cat "$mnt/c/big.bin" > /dev/null

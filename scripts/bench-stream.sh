@@ -119,7 +119,7 @@ drop_caches() { if [ "$drop" = yes ]; then sync; echo 3 > /proc/sys/vm/drop_cach
 # would make every mount after the first warm).
 mount_ours() {
   rm -rf "$work/cache"
-  "$BTFS" mount --bind 127.0.0.1 --port 0 "${cacheflags[@]}" ${MOUNT_FLAGS:-} "$work/s.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+  "$BTFS" mount -f --bind 127.0.0.1 --port 0 "${cacheflags[@]}" ${MOUNT_FLAGS:-} "$work/s.torrent" "$mnt" > "$work/mount.log" 2>&1 &
   cpid=$!
   for _ in $(seq 300); do
     grep -q '^mounted' "$work/mount.log" && return 0

@@ -70,7 +70,7 @@ run_get() {
 run_cp() {
   local s e u y m mpid
   /usr/bin/time -f '%U %S %M' -o "$work/mount.time" \
-    "$BTFS" mount --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" --memory-cache 256 ${MOUNT_FLAGS:-} "${peerflags[@]}" "$work/b.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+    "$BTFS" mount -f --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" --memory-cache 256 ${MOUNT_FLAGS:-} "${peerflags[@]}" "$work/b.torrent" "$mnt" > "$work/mount.log" 2>&1 &
   mpid=$!
   wait_line "$work/mount.log" '^mounted' >/dev/null
   s=$(date +%s.%N)

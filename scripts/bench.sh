@@ -37,7 +37,7 @@ for i in $(seq "$SEEDERS"); do
   wait_line "$work/seed$i.log" '^seeding' >/dev/null
 done
 /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" \
-  "$BTFS" mount --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" --memory-cache 1024 ${MOUNT_FLAGS:-} "$work/bench.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+  "$BTFS" mount -f --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" --memory-cache 1024 ${MOUNT_FLAGS:-} "$work/bench.torrent" "$mnt" > "$work/mount.log" 2>&1 &
 tpid=$!
 pids+=($tpid)
 wait_line "$work/mount.log" '^mounted' >/dev/null

@@ -52,7 +52,7 @@ for i in 1 2; do
 done
 
 step "mounting at $mnt"
-"$BTFS" mount --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" "$work/sample.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+"$BTFS" mount -f --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" "$work/sample.torrent" "$mnt" > "$work/mount.log" 2>&1 &
 mount_pid=$!
 pids+=($mount_pid)
 wait_line "$work/mount.log" '^mounted'

@@ -2,6 +2,8 @@
 // streams their contents from the swarm on demand.
 //
 //	btfs mount FILE.torrent MOUNTPOINT
+//	btfs status [--json] [MOUNTPOINT]
+//	btfs unmount MOUNTPOINT
 //	btfs info FILE.torrent
 //	btfs seed FILE.torrent DATA-DIR
 package main
@@ -22,13 +24,16 @@ import (
 const usage = `btfs streams BitTorrent torrents through a read-only FUSE mount.
 
 Usage:
-  btfs mount [flags] FILE.torrent MOUNTPOINT   mount a torrent (stays in the foreground)
+  btfs mount [flags] FILE.torrent MOUNTPOINT   mount a torrent (returns once live; -f stays in the foreground)
+  btfs unmount [-z] MOUNTPOINT                unmount and wait for the mount's process to exit
+  btfs status [--json] [MOUNTPOINT]           progress, rates, peers and trackers of btfs mounts
   btfs info FILE.torrent                      show a torrent's metadata and files
   btfs seed [flags] FILE.torrent DATA-DIR     verify a local copy and seed it
   btfs get [flags] FILE.torrent DEST-DIR      download a whole torrent into DEST-DIR (no mount)
   btfs create [flags] PATH                    make a .torrent from a file or directory
   btfs cache [list | clear INFOHASH | clear --all]   show or clear the disk cache
   btfs tracker [flags]                        run a small HTTP tracker (for local swarms)
+  btfs version                                print the version
 
 Run "btfs COMMAND -h" for a command's flags.
 `
@@ -46,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	var err error
 	switch args[0] {
@@ -64,6 +69,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSeed(ctx, args[1:], stdout, stderr)
 	case "tracker":
 		err = cmdTracker(ctx, args[1:], stdout, stderr)
+	case "unmount", "umount":
+		err = cmdUnmount(ctx, args[1:], stdout, stderr)
+	case "status":
+		err = cmdStatus(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		err = cmdVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -88,8 +99,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 // (as "btfs mount x.torrent /mnt --port 0" users expect) and checks the
 // positional count.
 func parse(fs *flag.FlagSet, args []string, positional ...string) ([]string, error) {
+	return parseRange(fs, args, len(positional), len(positional), positional...)
+}
+
+// examples holds one example command line per command, for -h.
+var examples = map[string]string{
+	"mount":   "btfs mount --max-download-rate 5000 movie.torrent /mnt/movie",
+	"unmount": "btfs unmount /mnt/movie",
+	"status":  "btfs status --json /mnt/movie",
+	"info":    "btfs info movie.torrent",
+	"seed":    "btfs seed --port 6881 dir.torrent .",
+	"get":     "btfs get movie.torrent ~/Downloads",
+	"create":  "btfs create --tracker http://tr.example/announce -o dir.torrent ./dir",
+	"tracker": "btfs tracker --listen 127.0.0.1:6969",
+	"version": "btfs version",
+}
+
+// parseRange is parse for commands taking between lo and hi positional
+// arguments.
+func parseRange(fs *flag.FlagSet, args []string, lo, hi int, positional ...string) ([]string, error) {
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: btfs %s [flags] %s\n\nFlags:\n", fs.Name(), strings.Join(positional, " "))
+		fmt.Fprintf(fs.Output(), "Usage: btfs %s [flags] %s\n", fs.Name(), strings.Join(positional, " "))
+		if ex := examples[fs.Name()]; ex != "" {
+			fmt.Fprintf(fs.Output(), "Example: %s\n", ex)
+		}
+		fmt.Fprintf(fs.Output(), "\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	var pos []string
@@ -107,8 +141,8 @@ func parse(fs *flag.FlagSet, args []string, positional ...string) ([]string, err
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	if len(pos) != len(positional) {
-		fmt.Fprintf(fs.Output(), "btfs %s: want %d arguments (%s), got %d\n", fs.Name(), len(positional), strings.Join(positional, " "), len(pos))
+	if len(pos) < lo || len(pos) > hi {
+		fmt.Fprintf(fs.Output(), "btfs %s: want %d arguments (%s), got %d\n", fs.Name(), hi, strings.Join(positional, " "), len(pos))
 		fs.Usage()
 		return nil, errUsage
 	}

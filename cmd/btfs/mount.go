@@ -6,9 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/btfs/btfs/cache"
@@ -18,7 +22,7 @@ import (
 	"github.com/btfs/btfs/swarm/metainfo"
 )
 
-func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("mount", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var nf netFlags
@@ -31,9 +35,38 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	readahead := fs.Int64("readahead", 32, "most bytes fetched ahead of each open file, in `MiB` (the window grows to it on sequential reads)")
 	prefetch := fs.String("prefetch", "window", "what to fetch besides reads: none, window (readahead + media head/tail) or all (the whole torrent when idle)")
 	allowOther := fs.Bool("allow-other", false, "let other users read the mount (needs user_allow_other in /etc/fuse.conf)")
+	var foreground bool
+	fs.BoolVar(&foreground, "f", false, "stay in the foreground (default: return once the mount is live and keep serving in the background)")
+	fs.BoolVar(&foreground, "foreground", false, "same as -f")
+	logFile := fs.String("log-file", "", "background mode: append the mount's log to `FILE` (default: CACHE-DIR/logs/ID.log)")
+	fs.StringVar(cacheDir, "data-directory", *cacheDir, "same as --cache-dir (C++ btfs compatibility)")
+	browseOnly := fs.Bool("browse-only", false, "show the files but never download: reads fail with EIO")
+	minPort := fs.Int("min-port", 0, "with --max-port: listen on the first free port in [min-port, max-port]")
+	maxPort := fs.Int("max-port", 0, "see --min-port")
+	var fuseOpts mountOpts
+	fs.Var(&fuseOpts, "o", "comma-separated mount `OPTIONS`: allow_other; ro and default_permissions are accepted and ignored")
 	pos, err := parse(fs, args, "FILE.torrent", "MOUNTPOINT")
 	if err != nil {
 		return err
+	}
+	if fuseOpts.allowOther {
+		*allowOther = true
+	}
+	if !foreground && os.Getenv(daemonEnv) == "" {
+		return daemonize(args, pos[1], *cacheDir, *logFile, stdout)
+	}
+	notify := readyNotifier()
+	defer func() {
+		if err != nil {
+			notify.fail(err)
+		}
+	}()
+	if *minPort != 0 || *maxPort != 0 {
+		p, perr := freePort(nf.bind, *minPort, *maxPort)
+		if perr != nil {
+			return perr
+		}
+		nf.port = p
 	}
 	log, err := newLogger(stderr, nf.logLevel)
 	if err != nil {
@@ -45,6 +78,9 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pf, err := swarm.ParsePrefetch(*prefetch)
 	if err != nil {
 		return err
+	}
+	if *browseOnly {
+		pf = swarm.PrefetchNone
 	}
 	mi, err := metainfo.Load(pos[0])
 	if err != nil {
@@ -60,6 +96,23 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("mountpoint: %w", err)
 	} else if !st.IsDir() {
 		return fmt.Errorf("mountpoint %s is not a directory", dir)
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if m, ok := findMount(dir); ok {
+		return fmt.Errorf("mountpoint %s is busy: already a %s mount", dir, m.fstype)
+	}
+	srv, err := listenStatus(dir)
+	switch {
+	case errors.Is(err, errBusy):
+		return err
+	case err != nil:
+		// The mount works without it; only `btfs status` and `btfs
+		// unmount`'s wait need the socket.
+		log.Warn("no status socket", "err", err)
+	default:
+		defer srv.Close()
 	}
 
 	cfg := nf.config()
@@ -104,7 +157,11 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if mtime.IsZero() {
 		mtime = time.Now()
 	}
-	fsys := btfs.New(&mi.Info, fsTorrent{t}, btfs.Options{
+	srv.serve(t, mi, pieces)
+	if !*browseOnly && stderrIsTerminal(stderr) {
+		go progressLine(t, t.Done(), stderr, srv.rates)
+	}
+	fsys := btfs.New(&mi.Info, fsTorrent{t, *browseOnly}, btfs.Options{
 		Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), MTime: mtime, Logger: log,
 	})
 
@@ -128,6 +185,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		select {
 		case <-ready:
 			fmt.Fprintf(stdout, "mounted %s at %s (port %d)\n", mi.Info.Name, dir, cl.Port())
+			notify.ok(fmt.Sprintf("mounted %s at %s", mi.Info.Name, dir))
 		case <-mctx.Done():
 		}
 	}()
@@ -143,9 +201,64 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // fsTorrent adapts a swarm.Torrent to what the fs package needs.
-type fsTorrent struct{ t *swarm.Torrent }
+type fsTorrent struct {
+	t          *swarm.Torrent
+	browseOnly bool
+}
 
-func (a fsTorrent) NewReader(f metainfo.File) btfs.Reader { return a.t.NewReader(f) }
+func (a fsTorrent) NewReader(f metainfo.File) btfs.Reader {
+	if a.browseOnly {
+		return noReader{}
+	}
+	return a.t.NewReader(f)
+}
+
+// errBrowseOnly fails every read of a --browse-only mount (the kernel
+// sees EIO).
+var errBrowseOnly = errors.New("browse-only mount: file contents are not downloaded")
+
+type noReader struct{}
+
+func (noReader) ReadAt(context.Context, []byte, int64) (int, error) { return 0, errBrowseOnly }
+func (noReader) Close() error                                       { return nil }
+
+// mountOpts is the -o flag: FUSE-style comma-separated options.
+type mountOpts struct {
+	raw        []string
+	allowOther bool
+}
+
+func (m *mountOpts) String() string { return strings.Join(m.raw, ",") }
+
+func (m *mountOpts) Set(v string) error {
+	for _, o := range strings.Split(v, ",") {
+		switch o = strings.TrimSpace(o); o {
+		case "":
+		case "allow_other":
+			m.allowOther = true
+		case "ro", "default_permissions":
+		default:
+			return fmt.Errorf("unknown mount option %q (known: allow_other, ro, default_permissions)", o)
+		}
+		m.raw = append(m.raw, o)
+	}
+	return nil
+}
+
+// freePort returns the first port in [lo, hi] that bind can listen on.
+func freePort(bind string, lo, hi int) (int, error) {
+	if lo <= 0 || hi < lo || hi > 65535 {
+		return 0, fmt.Errorf("--min-port %d --max-port %d: want 1 <= min-port <= max-port <= 65535", lo, hi)
+	}
+	for p := lo; p <= hi; p++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(p)))
+		if err == nil {
+			ln.Close()
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port in %d-%d", lo, hi)
+}
 
 // startCPUProfile profiles until the returned function is called.
 func startCPUProfile(path string) (func(), error) {

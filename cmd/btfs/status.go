@@ -1,0 +1,487 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/btfs/btfs/cache"
+	"github.com/btfs/btfs/swarm"
+	"github.com/btfs/btfs/swarm/metainfo"
+)
+
+// mountStatus is the JSON document a mount's status socket answers with.
+type mountStatus struct {
+	Mountpoint     string          `json:"mountpoint"`
+	Name           string          `json:"name"`
+	InfoHash       string          `json:"info_hash"`
+	PID            int             `json:"pid"`
+	Size           int64           `json:"size"`
+	PiecesVerified int             `json:"pieces_verified"`
+	Pieces         int             `json:"pieces"`
+	Percent        float64         `json:"percent"`
+	Downloaded     int64           `json:"downloaded"`
+	Uploaded       int64           `json:"uploaded"`
+	DownloadRate   float64         `json:"download_rate"`
+	UploadRate     float64         `json:"upload_rate"`
+	Peers          int             `json:"peers"`
+	ETASeconds     int64           `json:"eta_seconds"` // -1: unknown (no download rate)
+	Files          []fileStatus    `json:"files"`
+	Trackers       []trackerStatus `json:"trackers"`
+}
+
+// fileStatus counts the bytes of a file whose pieces are verified and held
+// in the memory or disk cache right now.
+type fileStatus struct {
+	Path          string `json:"path"`
+	Size          int64  `json:"size"`
+	BytesVerified int64  `json:"bytes_verified"`
+}
+
+type trackerStatus struct {
+	URL          string    `json:"url"`
+	Tier         int       `json:"tier"`
+	Active       bool      `json:"active"`
+	LastAnnounce time.Time `json:"last_announce"`
+	LastError    string    `json:"last_error,omitempty"`
+	Peers        int       `json:"peers"`
+	NextAnnounce time.Time `json:"next_announce"`
+}
+
+// socketPath is where the mount of absDir answers status queries.
+func socketPath(absDir string) string {
+	base := os.Getenv("XDG_RUNTIME_DIR")
+	if base != "" {
+		base = filepath.Join(base, "btfs")
+	} else {
+		base = filepath.Join(os.TempDir(), fmt.Sprintf("btfs-%d", os.Getuid()))
+	}
+	return filepath.Join(base, mountID(absDir, 16)+".sock")
+}
+
+// statusServer answers status queries for one mount.
+type statusServer struct {
+	ln   net.Listener
+	path string
+	dir  string
+	stop chan struct{}
+	once sync.Once
+
+	mu      sync.Mutex
+	samples []rateSample
+}
+
+type rateSample struct {
+	at       time.Time
+	down, up int64
+}
+
+// errBusy marks a mountpoint another btfs process already serves.
+var errBusy = errors.New("busy")
+
+// listenStatus creates the status socket of absDir. A socket that answers
+// means another process serves that mountpoint.
+func listenStatus(absDir string) (*statusServer, error) {
+	path := socketPath(absDir)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("status socket directory: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("mountpoint %s: %w: another btfs process serves it", absDir, errBusy)
+	}
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	return &statusServer{ln: ln, path: path, dir: absDir, stop: make(chan struct{})}, nil
+}
+
+// serve samples the torrent's counters every second and answers each
+// connection with one JSON document.
+func (s *statusServer) serve(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *cache.Pieces) {
+	if s == nil {
+		return
+	}
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			st := t.Stats()
+			s.mu.Lock()
+			s.samples = append(s.samples, rateSample{time.Now(), st.Downloaded, st.Uploaded})
+			if len(s.samples) > 6 {
+				s.samples = s.samples[1:]
+			}
+			s.mu.Unlock()
+			select {
+			case <-tick.C:
+			case <-s.stop:
+				return
+			}
+		}
+	}()
+	go func() {
+		for {
+			c, err := s.ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			b, _ := json.Marshal(s.status(t, mi, pieces))
+			_, _ = c.Write(append(b, '\n'))
+			c.Close()
+		}
+	}()
+}
+
+// rates returns download and upload bytes/s over the last few seconds.
+func (s *statusServer) rates() (down, up float64) {
+	if s == nil {
+		return 0, 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.samples) < 2 {
+		return 0, 0
+	}
+	a, b := s.samples[0], s.samples[len(s.samples)-1]
+	d := b.at.Sub(a.at).Seconds()
+	if d <= 0 {
+		return 0, 0
+	}
+	return float64(b.down-a.down) / d, float64(b.up-a.up) / d
+}
+
+func (s *statusServer) status(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *cache.Pieces) mountStatus {
+	st := t.Stats()
+	down, up := s.rates()
+	ms := mountStatus{
+		Mountpoint: s.dir, Name: mi.Info.Name, InfoHash: mi.HexHash(),
+		PID: os.Getpid(), Size: mi.Info.Length, PiecesVerified: st.PiecesVerified, Pieces: st.Pieces,
+		Downloaded: st.Downloaded, Uploaded: st.Uploaded, DownloadRate: down, UploadRate: up, Peers: st.Peers,
+		ETASeconds: -1, Files: []fileStatus{}, Trackers: []trackerStatus{},
+	}
+	if st.Pieces > 0 {
+		ms.Percent = 100 * float64(st.PiecesVerified) / float64(st.Pieces)
+	}
+	switch {
+	case st.Left == 0:
+		ms.ETASeconds = 0
+	case down > 0:
+		ms.ETASeconds = int64(float64(st.Left) / down)
+	}
+	pl := mi.Info.PieceLength
+	for _, f := range mi.Info.Files {
+		if f.Padding {
+			continue
+		}
+		fs := fileStatus{Path: filepath.Join(f.Path...), Size: f.Length}
+		end := f.Offset + f.Length
+		for p := f.Offset / pl; f.Length > 0 && p*pl < end; p++ {
+			if pieces.Has(int(p)) {
+				fs.BytesVerified += min(end, (p+1)*pl) - max(f.Offset, p*pl)
+			}
+		}
+		ms.Files = append(ms.Files, fs)
+	}
+	for _, tr := range t.TrackerStatus() {
+		ms.Trackers = append(ms.Trackers, trackerStatus{
+			URL: tr.URL, Tier: tr.Tier, Active: tr.Active, LastAnnounce: tr.LastAnnounce,
+			LastError: tr.LastErr, Peers: tr.Peers, NextAnnounce: tr.NextAnnounce,
+		})
+	}
+	return ms
+}
+
+// Close stops serving and removes the socket.
+func (s *statusServer) Close() {
+	s.once.Do(func() {
+		close(s.stop)
+		s.ln.Close()
+		_ = os.Remove(s.path)
+	})
+}
+
+// queryStatus asks the mount of absDir for its status.
+func queryStatus(absDir string) (*mountStatus, error) {
+	c, err := net.DialTimeout("unix", socketPath(absDir), 2*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%s: no btfs process answers for this mount: %w", absDir, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var ms mountStatus
+	if err := json.NewDecoder(c).Decode(&ms); err != nil {
+		return nil, fmt.Errorf("%s: read status: %w", absDir, err)
+	}
+	return &ms, nil
+}
+
+// mountEntry is one line of /proc/self/mountinfo.
+type mountEntry struct {
+	dir, fstype string
+}
+
+// mounts lists the mount table.
+func mounts() ([]mountEntry, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("mount table: %w", err)
+	}
+	var out []mountEntry
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		for i := 5; i+1 < len(f); i++ {
+			if f[i] == "-" {
+				out = append(out, mountEntry{dir: unescapeMount(f[4]), fstype: f[i+1]})
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space ...).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// findMount returns the topmost FUSE mount at absDir, if any.
+func findMount(absDir string) (mountEntry, bool) {
+	ms, err := mounts()
+	if err != nil {
+		return mountEntry{}, false
+	}
+	var found mountEntry
+	ok := false
+	for _, m := range ms {
+		if m.dir == absDir && (m.fstype == "fuse" || strings.HasPrefix(m.fstype, "fuse.")) {
+			found, ok = m, true
+		}
+	}
+	return found, ok
+}
+
+const btfsFSType = "fuse.btfs"
+
+func cmdStatus(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print a JSON array, one object per mount")
+	pos, err := parseRange(fs, args, 0, 1, "[MOUNTPOINT]")
+	if err != nil {
+		return err
+	}
+	var dirs []string
+	if len(pos) == 1 {
+		abs, err := filepath.Abs(pos[0])
+		if err != nil {
+			return err
+		}
+		if m, ok := findMount(abs); !ok || m.fstype != btfsFSType {
+			return fmt.Errorf("%s is not a btfs mount", abs)
+		}
+		dirs = append(dirs, abs)
+	} else {
+		ms, err := mounts()
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.fstype == btfsFSType {
+				dirs = append(dirs, m.dir)
+			}
+		}
+	}
+	all := []*mountStatus{}
+	var errs []error
+	for _, d := range dirs {
+		ms, err := queryStatus(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		all = append(all, ms)
+	}
+	if len(pos) == 1 && len(errs) > 0 {
+		return errs[0]
+	}
+	for _, err := range errs {
+		slog.Warn("status", "err", err)
+	}
+	if *asJSON {
+		b, err := json.MarshalIndent(all, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+		return nil
+	}
+	if len(all) == 0 {
+		fmt.Fprintln(stdout, "no btfs mounts")
+	}
+	for i, ms := range all {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printStatus(stdout, ms)
+	}
+	return nil
+}
+
+func printStatus(w io.Writer, ms *mountStatus) {
+	eta := "unknown"
+	if ms.ETASeconds >= 0 {
+		eta = (time.Duration(ms.ETASeconds) * time.Second).String()
+	}
+	fmt.Fprintf(w, "%s: %s (pid %d)\n", ms.Mountpoint, ms.Name, ms.PID)
+	fmt.Fprintf(w, "  info-hash  %s\n", ms.InfoHash)
+	fmt.Fprintf(w, "  progress   %d/%d pieces (%.1f%%) of %s, ETA %s\n", ms.PiecesVerified, ms.Pieces, ms.Percent, humanBytes(ms.Size), eta)
+	fmt.Fprintf(w, "  transfer   down %s (%s/s), up %s (%s/s), %d peers\n",
+		humanBytes(ms.Downloaded), humanBytes(int64(ms.DownloadRate)), humanBytes(ms.Uploaded), humanBytes(int64(ms.UploadRate)), ms.Peers)
+	for _, f := range ms.Files {
+		pct := 100.0
+		if f.Size > 0 {
+			pct = 100 * float64(f.BytesVerified) / float64(f.Size)
+		}
+		fmt.Fprintf(w, "  file       %s  %s  %.1f%%\n", f.Path, humanBytes(f.Size), pct)
+	}
+	for _, tr := range ms.Trackers {
+		state := "ok"
+		if tr.LastError != "" {
+			state = tr.LastError
+		} else if tr.LastAnnounce.IsZero() {
+			state = "not announced yet"
+		}
+		fmt.Fprintf(w, "  tracker    tier %d %s: %s, %d peers\n", tr.Tier+1, tr.URL, state, tr.Peers)
+	}
+}
+
+func cmdUnmount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("unmount", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var lazy bool
+	fs.BoolVar(&lazy, "z", false, "lazy unmount: detach now, finish when the mount is no longer busy")
+	fs.BoolVar(&lazy, "lazy", false, "same as -z")
+	pos, err := parse(fs, args, "MOUNTPOINT")
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(pos[0])
+	if err != nil {
+		return err
+	}
+	if m, ok := findMount(abs); !ok || m.fstype != btfsFSType {
+		return fmt.Errorf("%s is not a btfs mount", abs)
+	}
+	pid := 0
+	if ms, err := queryStatus(abs); err == nil {
+		pid = ms.PID
+	}
+	fargs := []string{"-u"}
+	if lazy {
+		fargs = append(fargs, "-z")
+	}
+	out, err := exec.CommandContext(ctx, "fusermount3", append(fargs, abs)...).CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(strings.ReplaceAll(string(out), "\n", " "))
+		return fmt.Errorf("fusermount3 -u %s: %w: %s", abs, err, msg)
+	}
+	if pid > 0 {
+		deadline := time.Now().Add(10 * time.Second)
+		for processAlive(pid) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("unmounted %s, but its btfs process %d is still running after 10 s", abs, pid)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	fmt.Fprintf(stdout, "unmounted %s\n", abs)
+	return nil
+}
+
+// processAlive reports whether pid exists and is not a zombie.
+func processAlive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
+
+// stderrIsTerminal reports whether w is a character device (a terminal).
+func stderrIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressLine rewrites one status line on w every second until done.
+func progressLine(t *swarm.Torrent, done <-chan struct{}, w io.Writer, rates func() (float64, float64)) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			fmt.Fprintln(w)
+			return
+		case <-tick.C:
+		}
+		s := t.Stats()
+		down, up := rates()
+		eta := "--"
+		if s.Left == 0 {
+			eta = "done"
+		} else if down > 0 {
+			eta = (time.Duration(float64(s.Left)/down) * time.Second).String()
+		}
+		pct := 0.0
+		if s.Pieces > 0 {
+			pct = 100 * float64(s.PiecesVerified) / float64(s.Pieces)
+		}
+		fmt.Fprintf(w, "\r\033[K%d peers, down %s/s, up %s/s, %.1f%% verified, ETA %s",
+			s.Peers, humanBytes(int64(down)), humanBytes(int64(up)), pct, eta)
+	}
+}

@@ -55,7 +55,7 @@ func daemonize(args []string, dir, cacheDir, logFile string, stdout io.Writer) e
 	}
 	defer pr.Close()
 	cmd := exec.Command(exe, append([]string{"mount", "-f"}, args...)...)
-	cmd.Env = append(os.Environ(), daemonEnv+"=3")
+	cmd.Env = append(os.Environ(), daemonEnv+"=3", logFileEnv+"="+logFile)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{pw}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/btfs/btfs/swarm"
-	"github.com/btfs/btfs/swarm/metainfo"
 )
 
 // cmdGet downloads a whole torrent into a directory, without FUSE.
@@ -31,7 +30,7 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer stopProfile()
-	mi, err := metainfo.Load(pos[0])
+	mi, err := loadTorrent(ctx, pos[0])
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -18,7 +19,7 @@ func cmdInfo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mi, err := metainfo.Load(pos[0])
+	mi, err := loadTorrent(context.Background(), pos[0])
 	if err != nil {
 		return err
 	}

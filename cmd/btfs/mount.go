@@ -68,7 +68,13 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 		nf.port = p
 	}
-	log, err := newLogger(stderr, nf.logLevel)
+	logOut := stderr
+	if p := os.Getenv(logFileEnv); p != "" && os.Getenv(daemonEnv) != "" {
+		if rl, err := newRotatingLog(p, maxLogSize); err == nil {
+			logOut = rl // a background mount's log stays bounded
+		}
+	}
+	log, err := newLogger(logOut, nf.logLevel)
 	if err != nil {
 		return err
 	}
@@ -82,7 +88,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if *browseOnly {
 		pf = swarm.PrefetchNone
 	}
-	mi, err := metainfo.Load(pos[0])
+	mi, err := loadTorrent(ctx, pos[0])
 	if err != nil {
 		return err
 	}

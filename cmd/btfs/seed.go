@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/btfs/btfs/swarm"
-	"github.com/btfs/btfs/swarm/metainfo"
 )
 
 func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -23,7 +22,7 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	mi, err := metainfo.Load(pos[0])
+	mi, err := loadTorrent(ctx, pos[0])
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	var foreground bool
 	fs.BoolVar(&foreground, "f", false, "stay in the foreground (default: return once the mount is live and keep serving in the background)")
 	fs.BoolVar(&foreground, "foreground", false, "same as -f")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (/metrics) and pprof (/debug/pprof/) on `ADDR`, e.g. 127.0.0.1:9100 (off by default)")
 	logFile := fs.String("log-file", "", "background mode: append the mount's log to `FILE` (default: CACHE-DIR/logs/ID.log)")
 	fs.StringVar(cacheDir, "data-directory", *cacheDir, "same as --cache-dir (C++ btfs compatibility)")
 	browseOnly := fs.Bool("browse-only", false, "show the files but never download: reads fail with EIO")
@@ -167,7 +168,16 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if !*browseOnly && stderrIsTerminal(stderr) {
 		go progressLine(t, t.Done(), stderr, srv.rates)
 	}
-	fsys := btfs.New(&mi.Info, fsTorrent{t, *browseOnly}, btfs.Options{
+	m := &metrics{}
+	if *metricsAddr != "" {
+		mctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		if err := serveMetrics(mctx, *metricsAddr, t, m, log); err != nil {
+			cl.Close()
+			return err
+		}
+	}
+	fsys := btfs.New(&mi.Info, fsTorrent{t, *browseOnly, m}, btfs.Options{
 		Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), MTime: mtime, Logger: log,
 	})
 
@@ -210,13 +220,14 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 type fsTorrent struct {
 	t          *swarm.Torrent
 	browseOnly bool
+	m          *metrics
 }
 
 func (a fsTorrent) NewReader(f metainfo.File) btfs.Reader {
 	if a.browseOnly {
 		return noReader{}
 	}
-	return a.t.NewReader(f)
+	return measuredReader{r: a.t.NewReader(f), m: a.m}
 }
 
 // errBrowseOnly fails every read of a --browse-only mount (the kernel

@@ -50,8 +50,15 @@ bench: build
 demo: deps build
 	scripts/demo.sh
 
+PREFIX  ?= /usr/local
+SBINDIR ?= /sbin
+
+# install: the binary, plus the mount(8) helper so `mount -t fuse.btfs` and
+# /etc/fstab lines work.
 install: build
-	install -m 0755 $(BIN) /usr/local/bin/btfs
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/btfs
+	sed 's|@BTFS@|$(PREFIX)/bin/btfs|' scripts/mount.fuse.btfs > $(DESTDIR)$(SBINDIR)/mount.fuse.btfs
+	chmod 0755 $(DESTDIR)$(SBINDIR)/mount.fuse.btfs
 
 clean:
 	rm -rf bin

@@ -13,6 +13,8 @@ command -v opentracker >/dev/null 2>&1 || need+=(opentracker)
 # libtorrent (Debian's module, for /usr/bin/python3 only) and aria2c.
 /usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need+=(python3-libtorrent)
 command -v aria2c >/dev/null 2>&1 || need+=(aria2)
+# The terminal test drives `btfs mount -f` through tmux.
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # The benchmarks compare against reference clients from Debian.
 if [ -n "${BENCH:-}" ]; then
   # bench-stream.sh: Debian's C++ btfs, run in a loopback-only network namespace.

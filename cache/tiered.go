@@ -100,3 +100,15 @@ func (c *Pieces) Put(piece int, data []byte) error {
 	}
 	return nil
 }
+
+// MemBytes returns the bytes the shared memory cache holds (all torrents).
+func (c *Pieces) MemBytes() int64 { return c.mem.Bytes() }
+
+// DiskPieces returns how many of this torrent's pieces the disk tier holds
+// (0 without one).
+func (c *Pieces) DiskPieces() int {
+	if c.disk == nil {
+		return 0
+	}
+	return c.disk.Pieces()
+}

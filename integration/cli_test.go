@@ -24,6 +24,8 @@ type cliStatus struct {
 	Pieces         int    `json:"pieces"`
 	Downloaded     int64  `json:"downloaded"`
 	Peers          int    `json:"peers"`
+	MemoryCache    int64  `json:"memory_cache_bytes"`
+	DiskCache      int64  `json:"disk_cache_bytes"`
 	Files          []struct {
 		Path          string `json:"path"`
 		Size          int64  `json:"size"`
@@ -161,6 +163,9 @@ func TestCLIDaemonStatusUnmount(t *testing.T) {
 	}
 	if s2.PiecesVerified >= s2.Pieces {
 		t.Errorf("read finished before the second sample; the rate limit did not hold")
+	}
+	if s2.MemoryCache <= 0 || s2.DiskCache <= 0 {
+		t.Errorf("status reports no cache use (memory %d, disk %d) while data is held", s2.MemoryCache, s2.DiskCache)
 	}
 	var f1, f2 int64
 	for i := range s2.Files {

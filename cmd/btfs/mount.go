@@ -41,6 +41,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (/metrics) and pprof (/debug/pprof/) on `ADDR`, e.g. 127.0.0.1:9100 (off by default)")
 	logFile := fs.String("log-file", "", "background mode: append the mount's log to `FILE` (default: CACHE-DIR/logs/ID.log)")
 	fs.StringVar(cacheDir, "data-directory", *cacheDir, "same as --cache-dir (C++ btfs compatibility)")
+	fs.Bool("keep", true, "C++ btfs compatibility: downloaded data is always kept in the disk cache (see --cache-dir), so this changes nothing")
 	browseOnly := fs.Bool("browse-only", false, "show the files but never download: reads fail with EIO")
 	minPort := fs.Int("min-port", 0, "with --max-port: listen on the first free port in [min-port, max-port]")
 	maxPort := fs.Int("max-port", 0, "see --min-port")

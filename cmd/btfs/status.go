@@ -39,6 +39,8 @@ type mountStatus struct {
 	UploadRate     float64         `json:"upload_rate"`
 	Peers          int             `json:"peers"`
 	ETASeconds     int64           `json:"eta_seconds"` // -1: unknown (no download rate)
+	MemoryCache    int64           `json:"memory_cache_bytes"`
+	DiskCache      int64           `json:"disk_cache_bytes"` // this torrent's pieces on disk (whole pieces)
 	Files          []fileStatus    `json:"files"`
 	Trackers       []trackerStatus `json:"trackers"`
 }
@@ -176,6 +178,8 @@ func (s *statusServer) status(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *c
 		Downloaded: st.Downloaded, Uploaded: st.Uploaded, DownloadRate: down, UploadRate: up, Peers: st.Peers,
 		ETASeconds: -1, Files: []fileStatus{}, Trackers: []trackerStatus{},
 	}
+	ms.MemoryCache = pieces.MemBytes()
+	ms.DiskCache = min(int64(pieces.DiskPieces())*mi.Info.PieceLength, mi.Info.Length)
 	if st.Pieces > 0 {
 		ms.Percent = 100 * float64(st.PiecesVerified) / float64(st.Pieces)
 	}
@@ -369,6 +373,7 @@ func printStatus(w io.Writer, ms *mountStatus) {
 	fmt.Fprintf(w, "%s: %s (pid %d)\n", ms.Mountpoint, ms.Name, ms.PID)
 	fmt.Fprintf(w, "  info-hash  %s\n", ms.InfoHash)
 	fmt.Fprintf(w, "  progress   %d/%d pieces (%.1f%%) of %s, ETA %s\n", ms.PiecesVerified, ms.Pieces, ms.Percent, humanBytes(ms.Size), eta)
+	fmt.Fprintf(w, "  cache      %s in memory, %s on disk\n", humanBytes(ms.MemoryCache), humanBytes(ms.DiskCache))
 	fmt.Fprintf(w, "  transfer   down %s (%s/s), up %s (%s/s), %d peers\n",
 		humanBytes(ms.Downloaded), humanBytes(int64(ms.DownloadRate)), humanBytes(ms.Uploaded), humanBytes(int64(ms.UploadRate)), ms.Peers)
 	for _, f := range ms.Files {

@@ -7,7 +7,6 @@ package integration
 // client sees it.
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math"
@@ -65,42 +64,6 @@ func script(t *testing.T, name string) string {
 	if _, err := os.Stat(p); err != nil {
 		t.Fatal(err)
 	}
-	return p
-}
-
-// startProg is start for any program, not only btfs: its output is watched
-// and it is killed when the test ends.
-func startProg(t *testing.T, name, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = pw, pw
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	pw.Close()
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.out.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-		pr.Close()
-	}()
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop(syscall.SIGKILL, 5*time.Second)
-		if t.Failed() {
-			t.Logf("--- output of %s:\n%s", p.name, p.output())
-		}
-	})
 	return p
 }
 

@@ -68,7 +68,14 @@ type proc struct {
 
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(btfsBin, args...), done: make(chan struct{})}
+	return startProg(t, name, btfsBin, args...)
+}
+
+// startProg starts any program: its output is watched and it is killed
+// when the test ends.
+func startProg(t *testing.T, name, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

@@ -11,21 +11,8 @@ SIZE_MIB=${SIZE_MIB:-1024}
 work=$(mktemp -d /tmp/btfs-bench-cache.XXXXXX)
 mnt="$work/mnt"
 pids=()
-cleanup() {
-  set +e
-  if mountpoint -q "$mnt" 2>/dev/null; then fusermount3 -u -z "$mnt"; fi
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
+. scripts/lib.sh # (the script has cd-ed to the repository root)
 trap cleanup EXIT
-wait_line() {
-  for _ in $(seq 600); do
-    if grep -q "$2" "$1" 2>/dev/null; then grep -m1 "$2" "$1"; return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
-}
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "(could not drop the page cache)" >&2; }
 secs_cat() { local s e; s=$(date +%s.%N); cat "$1" > /dev/null; e=$(date +%s.%N); awk -v s="$s" -v e="$e" 'BEGIN{print e-s}'; }
 

@@ -10,21 +10,8 @@ SEEDERS=${SEEDERS:-3}
 work=$(mktemp -d /tmp/btfs-bench.XXXXXX)
 mnt="$work/mnt"
 pids=()
-cleanup() {
-  set +e
-  if mountpoint -q "$mnt" 2>/dev/null; then fusermount3 -u -z "$mnt"; fi
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
+. scripts/lib.sh # (the script has cd-ed to the repository root)
 trap cleanup EXIT
-wait_line() {
-  for _ in $(seq 600); do
-    if grep -q "$2" "$1" 2>/dev/null; then grep -m1 "$2" "$1"; return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
-}
 mkdir -p "$work/data/bench" "$mnt"
 head -c "${SIZE_MIB}M" /dev/urandom > "$work/data/bench/big.bin"
 "$BTFS" tracker --listen 127.0.0.1:0 --interval 5s > "$work/tracker.log" 2>&1 &

@@ -8,25 +8,11 @@ BTFS="$PWD/bin/btfs"
 work=$(mktemp -d /tmp/btfs-demo.XXXXXX)
 pids=()
 mnt="$work/mnt"
-cleanup() {
-  set +e
-  if mountpoint -q "$mnt" 2>/dev/null; then fusermount3 -u -z "$mnt"; fi
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
+. scripts/lib.sh # (the script has cd-ed to the repository root)
 trap cleanup EXIT
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-# wait_line FILE PATTERN: wait (up to 30 s) for a line in a process's output.
-wait_line() {
-  for _ in $(seq 300); do
-    if grep -q "$2" "$1" 2>/dev/null; then grep -m1 "$2" "$1"; return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
-}
 
 step "creating a ~200 MiB sample in $work/data"
 mkdir -p "$work/data/sample/extras" "$mnt"

@@ -203,7 +203,6 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 		t.release(ref)
 		return fmt.Errorf("piece message: block %d/%d has %d bytes", piece, ref.block, len(m.Payload))
 	}
-	p.lastBlock = timeNow()
 	p.snubbed = false
 	p.downloaded += int64(len(m.Payload))
 	b := picker.Block{Piece: piece, Index: ref.block}
@@ -214,8 +213,9 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 		if t.pk.Outstanding(b) > 0 {
 			t.cancelDuplicates(p, ref)
 		}
-		if t.pk.PieceReceived(piece) && !pd.hashing {
-			pd.hashing = true
+		// Received reports a block only once per attempt, so this is true
+		// exactly once: when the block completing the piece lands.
+		if t.pk.PieceReceived(piece) {
 			t.hashQ = append(t.hashQ, hasher.Job{Piece: piece, Data: pd.buf, Want: t.info.Pieces[piece]})
 		}
 	}
@@ -316,7 +316,6 @@ func (t *Torrent) punish(piece int, pd *pieceDL) {
 		}
 	}
 	clear(pd.from)
-	pd.hashing = false
 	t.pk.Failed(piece)
 	t.fillAll()
 }

@@ -176,17 +176,6 @@ func firstFile(files []metainfo.File, off int64) int {
 	return sort.Search(len(files), func(i int) bool { return files[i].Offset+files[i].Length > off })
 }
 
-// filesOverlapping returns the indices of files with bytes in [off, off+n).
-func filesOverlapping(files []metainfo.File, off, n int64) []int {
-	var out []int
-	for i, f := range files {
-		if f.Length > 0 && f.Offset < off+n && off < f.Offset+f.Length {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
 // Has implements Storage.
 func (fs *FileStorage) Has(piece int) bool {
 	fs.mu.RLock()
@@ -222,11 +211,11 @@ func (fs *FileStorage) Put(piece int, data []byte) error {
 		return nil
 	}
 	off := fs.layout.PieceOffset(piece)
-	for _, idx := range filesOverlapping(fs.info.Files, off, int64(len(data))) {
+	for idx := firstFile(fs.info.Files, off); idx < len(fs.info.Files) && fs.info.Files[idx].Offset < off+int64(len(data)); idx++ {
 		f := fs.info.Files[idx]
 		h := fs.files[idx]
-		if h == nil {
-			continue // padding
+		if h == nil || f.Length == 0 {
+			continue // padding, or nothing to write
 		}
 		lo := max(off, f.Offset)
 		hi := min(off+int64(len(data)), f.Offset+f.Length)

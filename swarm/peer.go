@@ -75,7 +75,6 @@ type peer struct {
 	lastUploaded   int64
 	ourAllowed     map[int]bool // pieces we let the peer request while choked
 	maxInflight    int
-	lastBlock      time.Time
 	strikes        int
 	downloaded     int64
 }
@@ -87,7 +86,7 @@ func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, outgoing bool) *peer 
 		done:        make(chan struct{}),
 		qsig:        make(chan struct{}, 1),
 		bf:          bitfield.New(t.layout.NumPieces),
-		peerChoking: true, amChoking: true, since: timeNow(),
+		peerChoking: true, amChoking: true, since: time.Now(),
 		inflight:    map[blockRef]time.Time{},
 		allowed:     map[int]bool{},
 		ourAllowed:  map[int]bool{},

@@ -10,8 +10,6 @@ import (
 	"github.com/btfs/btfs/swarm/wire"
 )
 
-func timeNow() time.Time { return time.Now() }
-
 const (
 	// nextPieces is how many pieces after a reader's position are Next
 	// rather than Readahead.
@@ -156,7 +154,7 @@ func (t *Torrent) fillUrgent(p *peer) {
 // request sends one block request and records it.
 func (t *Torrent) request(p *peer, ref blockRef) {
 	t.pendingPiece(ref.piece)
-	p.inflight[ref] = timeNow()
+	p.inflight[ref] = time.Now()
 	begin := uint32(ref.block * metainfo.BlockSize)
 	p.send(wire.Message{ID: wire.Request, Index: uint32(ref.piece), Begin: begin, Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
 }

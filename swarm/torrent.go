@@ -94,7 +94,6 @@ type pieceDL struct {
 	from     []*peer // who sent each block
 	prev     []byte  // bytes of the last failed attempt, for judge
 	prevFrom []*peer // who sent each block of prev
-	hashing  bool
 }
 
 func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) *Torrent {
@@ -400,7 +399,7 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
 		return
 	}
 	if len(t.peers) >= t.cl.cfg.MaxPeers {
-		v := t.leastUseful(timeNow())
+		v := t.leastUseful(time.Now())
 		if v == nil {
 			conn.Close()
 			return

@@ -202,8 +202,15 @@ type swarm struct {
 }
 
 // newSwarm creates a torrent of root (through `btfs create`), starts a
-// tracker and n seeders.
+// tracker and n seeders of dataDir.
 func newSwarm(t *testing.T, dataDir, root string, pieceKiB, n int) *swarm {
+	t.Helper()
+	return newSwarmFrom(t, root, pieceKiB, slices.Repeat([]string{dataDir}, n))
+}
+
+// newSwarmFrom is newSwarm with one data directory per seeder (so a seeder
+// can hold only part of the torrent) and extra `btfs seed` flags.
+func newSwarmFrom(t *testing.T, root string, pieceKiB int, seedDirs []string, seedArgs ...string) *swarm {
 	t.Helper()
 	trk := start(t, "tracker", "tracker", "--listen", "127.0.0.1:0", "--interval", "2s")
 	url := trk.waitLine(`listening on (\S+)`, 10*time.Second)[1]
@@ -213,8 +220,9 @@ func newSwarm(t *testing.T, dataDir, root string, pieceKiB, n int) *swarm {
 		t.Fatalf("btfs create: %v\n%s", err, out)
 	}
 	s := &swarm{torrent: tf, tracker: url}
-	for i := range n {
-		p := start(t, fmt.Sprintf("seeder%d", i), "seed", "--bind", "127.0.0.1", "--port", "0", "--log-level", "info", tf, dataDir)
+	for i, dir := range seedDirs {
+		args := append([]string{"seed", "--bind", "127.0.0.1", "--port", "0", "--log-level", "info"}, seedArgs...)
+		p := start(t, fmt.Sprintf("seeder%d", i), append(args, tf, dir)...)
 		p.waitLine(`^seeding`, 30*time.Second)
 		s.seeders = append(s.seeders, p)
 	}

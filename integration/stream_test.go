@@ -28,27 +28,6 @@ func requireFFmpeg(t *testing.T) {
 	}
 }
 
-// newSwarmFrom is newSwarm with one data directory per seeder (so a seeder
-// can hold only part of the torrent) and extra `btfs seed` flags.
-func newSwarmFrom(t *testing.T, root string, pieceKiB int, seedDirs []string, seedArgs ...string) *swarm {
-	t.Helper()
-	trk := start(t, "tracker", "tracker", "--listen", "127.0.0.1:0", "--interval", "2s")
-	url := trk.waitLine(`listening on (\S+)`, 10*time.Second)[1]
-	tf := filepath.Join(t.TempDir(), "test.torrent")
-	out, err := exec.Command(btfsBin, "create", "--tracker", url, "--piece-length", fmt.Sprint(pieceKiB), "-o", tf, root).CombinedOutput()
-	if err != nil {
-		t.Fatalf("btfs create: %v\n%s", err, out)
-	}
-	s := &swarm{torrent: tf, tracker: url}
-	for i, dir := range seedDirs {
-		args := append([]string{"seed", "--bind", "127.0.0.1", "--port", "0", "--log-level", "info"}, seedArgs...)
-		p := start(t, fmt.Sprintf("seeder%d", i), append(args, tf, dir)...)
-		p.waitLine(`^seeding`, 30*time.Second)
-		s.seeders = append(s.seeders, p)
-	}
-	return s
-}
-
 // mp4Atoms lists the top-level box types of an MP4 file.
 func mp4Atoms(t *testing.T, b []byte) []string {
 	t.Helper()

@@ -19,13 +19,17 @@ secs_cat() { local s e; s=$(date +%s.%N); cat "$1" > /dev/null; e=$(date +%s.%N)
 mkdir -p "$work/data/c" "$mnt"
 head -c "${SIZE_MIB}M" /dev/urandom > "$work/data/c/big.bin"
 "$BTFS" create -o "$work/c.torrent" "$work/data/c" >/dev/null
-peerflags=()
-for i in 1 2; do
-  "$BTFS" seed --bind 127.0.0.1 --port 0 "$work/c.torrent" "$work/data" > "$work/seed$i.log" 2>&1 &
-  pids+=($!)
-  port=$(wait_line "$work/seed$i.log" '^seeding' | sed 's/.*port //')
-  peerflags+=(--peer "127.0.0.1:$port")
-done
+# start_seeders TAG: two `btfs seed` processes; sets pids and peerflags.
+start_seeders() {
+  pids=() peerflags=()
+  for i in 1 2; do
+    "$BTFS" seed --bind 127.0.0.1 --port 0 "$work/c.torrent" "$work/data" > "$work/seed$1$i.log" 2>&1 &
+    pids+=($!)
+    port=$(wait_line "$work/seed$1$i.log" '^seeding' | sed 's/.*port //')
+    peerflags+=(--peer "127.0.0.1:$port")
+  done
+}
+start_seeders a
 
 mount_bg() { # mount_bg LOG ARGS...: start a mount, wait until live
   local log=$1; shift
@@ -49,14 +53,7 @@ drop
 tp=$(secs_cat "$work/data/c/big.bin")
 
 # Peak RSS streaming a file 4x the memory cache (disk cache off, seeders back).
-pids=()
-peerflags=()
-for i in 1 2; do
-  "$BTFS" seed --bind 127.0.0.1 --port 0 "$work/c.torrent" "$work/data" > "$work/seedb$i.log" 2>&1 &
-  pids+=($!)
-  port=$(wait_line "$work/seedb$i.log" '^seeding' | sed 's/.*port //')
-  peerflags+=(--peer "127.0.0.1:$port")
-done
+start_seeders b
 mem=$((SIZE_MIB / 4))
 /usr/bin/time -f '%M' -o "$work/rss.txt" "$BTFS" mount -f --bind 127.0.0.1 --port 0 --cache-size 0 --memory-cache "${mem}M" "${peerflags[@]}" "$work/c.torrent" "$mnt" > "$work/m3.log" 2>&1 &
 mpid=$!

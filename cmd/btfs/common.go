@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -44,6 +45,13 @@ func (n *netFlags) startProfile() (func(), error) {
 		return func() {}, nil
 	}
 	return startCPUProfile(n.cpuProf)
+}
+
+// newClient starts the engine with the flags' network settings.
+func (n *netFlags) newClient(log *slog.Logger) (*swarm.Client, error) {
+	cfg := n.config()
+	cfg.Logger = log
+	return swarm.NewClient(cfg)
 }
 
 func (n *netFlags) config() swarm.Config {

@@ -43,9 +43,7 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	cfg := nf.config()
-	cfg.Logger = log
-	cl, err := swarm.NewClient(cfg)
+	cl, err := nf.newClient(log)
 	if err != nil {
 		return err
 	}

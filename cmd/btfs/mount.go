@@ -123,9 +123,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		defer srv.Close()
 	}
 
-	cfg := nf.config()
-	cfg.Logger = log
-	cl, err := swarm.NewClient(cfg)
+	cl, err := nf.newClient(log)
 	if err != nil {
 		return err
 	}

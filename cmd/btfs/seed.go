@@ -38,9 +38,7 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if good == 0 {
 		return fmt.Errorf("no piece of %q under %s matches the torrent", mi.Info.Name, pos[1])
 	}
-	cfg := nf.config()
-	cfg.Logger = log
-	cl, err := swarm.NewClient(cfg)
+	cl, err := nf.newClient(log)
 	if err != nil {
 		return err
 	}

@@ -3,10 +3,13 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,9 +61,15 @@ func startOpentracker(t *testing.T, ih string) int {
 		}
 	})
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+p); err == nil {
-			c.Close()
-			return port
+		// Ready once the whitelist is loaded (it is read after binding):
+		// a "stopped" announce for the hash is then accepted.
+		q := "/announce?info_hash=" + hexToQuery(ih) + "&peer_id=-PROBE-0123456789abc&port=1&event=stopped"
+		if resp, err := http.Get("http://127.0.0.1:" + p + q); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && !bytes.Contains(b, []byte("failure")) {
+				return port
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("opentracker did not listen:\n%s", out.String())
@@ -119,4 +128,13 @@ func TestTwoProcessesFindEachOtherThroughOpentracker(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hexToQuery percent-encodes a hex info-hash's raw bytes for a query.
+func hexToQuery(h string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(h); i += 2 {
+		b.WriteString("%" + h[i:i+2])
+	}
+	return b.String()
 }

@@ -109,7 +109,21 @@ func startOpentracker(t *testing.T, infoHash [20]byte) (httpURL, udpURL string) 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return "http://" + addr + "/announce", "udp://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort)) + "/announce"
+	// Listening is not ready: opentracker loads its whitelist after it
+	// binds, and refuses the hash until then. Probe with a "stopped"
+	// announce, which adds no peer.
+	httpURL = "http://" + addr + "/announce"
+	probe := &tracker.Client{}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := probe.Announce(t.Context(), tracker.Request{URL: httpURL, InfoHash: infoHash, PeerID: id20("probe"), Port: 1, Event: tracker.EventStopped, NumWant: 0})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("opentracker never accepted the whitelisted hash: %v\n%s", err, out.String())
+		}
+	}
+	return httpURL, "udp://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort)) + "/announce"
 }
 
 // TestOpentracker announces two peers for the same torrent to a real

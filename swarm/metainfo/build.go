@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zeebo/bencode"
+	zbencode "github.com/zeebo/bencode"
 )
 
 // Bounds for the automatic piece length.
@@ -110,7 +110,7 @@ func build(ctx context.Context, root string, opts BuildOptions) (*MetaInfo, erro
 	} else {
 		info["length"] = total
 	}
-	infoBytes, err := bencode.EncodeBytes(info)
+	infoBytes, err := zbencode.EncodeBytes(info)
 	if err != nil {
 		return nil, fmt.Errorf("encode info: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/btfs/btfs/swarm/bencode"
 )
 
 func TestEncode(t *testing.T) {
@@ -27,15 +29,13 @@ func TestEncode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	top, err := decodeValue(out)
+	top, err := bencode.Decode(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var keys []string
-	for pos := 1; top[pos] != 'e'; {
-		k, vstart, _ := str(top, pos)
+	for k := range top.Pairs() {
 		keys = append(keys, string(k))
-		pos = skipAt(top, vstart)
 	}
 	want := []string{"announce", "announce-list", "comment", "created by", "creation date", "info"}
 	if !reflect.DeepEqual(keys, want) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/btfs/btfs/swarm/bencode"
 )
 
 // Limits on what Parse accepts.
@@ -41,48 +43,48 @@ func (i *Info) Layout() Layout {
 	return Layout{Length: i.Length, PieceLength: i.PieceLength, NumPieces: len(i.Pieces)}
 }
 
-func parseInfo(d value, info *Info) error {
+func parseInfo(d bencode.Value, info *Info) error {
 	name, err := pathString(d, "name", "info.name")
 	if err != nil {
 		return err
 	}
 	info.Name = name
 
-	pl := d.get("piece length")
+	pl := d.Get("piece length")
 	switch {
 	case pl == nil:
 		return errors.New("info.piece length: missing")
-	case pl.kind() != kindInt:
-		return fmt.Errorf("info.piece length: want integer, got %v", pl.kind())
-	case pl.int() <= 0:
-		return fmt.Errorf("info.piece length: must be positive, got %d", pl.int())
-	case pl.int() > maxPieceLength:
-		return fmt.Errorf("info.piece length: %d is more than %d", pl.int(), maxPieceLength)
+	case pl.Kind() != bencode.Int:
+		return fmt.Errorf("info.piece length: want integer, got %v", pl.Kind())
+	case pl.Int() <= 0:
+		return fmt.Errorf("info.piece length: must be positive, got %d", pl.Int())
+	case pl.Int() > maxPieceLength:
+		return fmt.Errorf("info.piece length: %d is more than %d", pl.Int(), maxPieceLength)
 	}
-	info.PieceLength = pl.int()
+	info.PieceLength = pl.Int()
 
-	if p := d.get("private"); p != nil {
-		if p.kind() != kindInt {
-			return fmt.Errorf("info.private: want integer, got %v", p.kind())
+	if p := d.Get("private"); p != nil {
+		if p.Kind() != bencode.Int {
+			return fmt.Errorf("info.private: want integer, got %v", p.Kind())
 		}
-		info.Private = p.int() == 1
+		info.Private = p.Int() == 1
 	}
 
-	length, files := d.get("length"), d.get("files")
+	length, files := d.Get("length"), d.Get("files")
 	switch {
 	case length != nil && files != nil:
 		return errors.New("info: has both length and files")
 	case length == nil && files == nil:
 		return errors.New("info: missing both length and files")
 	case length != nil:
-		if length.kind() != kindInt {
-			return fmt.Errorf("info.length: want integer, got %v", length.kind())
+		if length.Kind() != bencode.Int {
+			return fmt.Errorf("info.length: want integer, got %v", length.Kind())
 		}
-		if length.int() < 0 || length.int() > maxTotalLength {
-			return fmt.Errorf("info.length: %d out of range [0, %d]", length.int(), int64(maxTotalLength))
+		if length.Int() < 0 || length.Int() > maxTotalLength {
+			return fmt.Errorf("info.length: %d out of range [0, %d]", length.Int(), int64(maxTotalLength))
 		}
-		info.Length = length.int()
-		info.Files = []File{{Path: []string{name}, Length: length.int(), Padding: isPadding(d)}}
+		info.Length = length.Int()
+		info.Files = []File{{Path: []string{name}, Length: length.Int(), Padding: isPadding(d)}}
 	default:
 		info.MultiFile = true
 		if err := parseFiles(files, info); err != nil {
@@ -93,16 +95,16 @@ func parseInfo(d value, info *Info) error {
 		return errors.New("info: torrent has no data")
 	}
 
-	ps := d.get("pieces")
+	ps := d.Get("pieces")
 	switch {
 	case ps == nil:
 		return errors.New("info.pieces: missing")
-	case ps.kind() != kindString:
-		return fmt.Errorf("info.pieces: want string, got %v", ps.kind())
-	case len(ps.str())%20 != 0:
-		return fmt.Errorf("info.pieces: length %d is not a multiple of 20", len(ps.str()))
+	case ps.Kind() != bencode.String:
+		return fmt.Errorf("info.pieces: want string, got %v", ps.Kind())
+	case len(ps.Bytes())%20 != 0:
+		return fmt.Errorf("info.pieces: length %d is not a multiple of 20", len(ps.Bytes()))
 	}
-	pieces := ps.str()
+	pieces := ps.Bytes()
 	want := (info.Length + info.PieceLength - 1) / info.PieceLength
 	if got := int64(len(pieces) / 20); got != want {
 		return fmt.Errorf("info.pieces: %d hashes for %d bytes in pieces of %d, want %d",
@@ -115,36 +117,36 @@ func parseInfo(d value, info *Info) error {
 	return nil
 }
 
-func parseFiles(v value, info *Info) error {
-	if v.kind() != kindList {
-		return fmt.Errorf("info.files: want list, got %v", v.kind())
+func parseFiles(v bencode.Value, info *Info) error {
+	if v.Kind() != bencode.List {
+		return fmt.Errorf("info.files: want list, got %v", v.Kind())
 	}
 	// No preallocation from the element count: memory grows only with
 	// entries that passed validation.
-	if v.len() == 0 {
+	if v.Len() == 0 {
 		return errors.New("info.files: empty list")
 	}
 	seen := make(map[string]bool) // joined paths of files (true) and directories (false)
-	for i, fd := range v.items() {
+	for i, fd := range v.Items() {
 		field := fmt.Sprintf("info.files[%d]", i)
-		if fd.kind() != kindDict {
-			return fmt.Errorf("%s: want dictionary, got %v", field, fd.kind())
+		if fd.Kind() != bencode.Dict {
+			return fmt.Errorf("%s: want dictionary, got %v", field, fd.Kind())
 		}
-		l := fd.get("length")
+		l := fd.Get("length")
 		switch {
 		case l == nil:
 			return fmt.Errorf("%s.length: missing", field)
-		case l.kind() != kindInt:
-			return fmt.Errorf("%s.length: want integer, got %v", field, l.kind())
-		case l.int() < 0 || l.int() > maxTotalLength:
-			return fmt.Errorf("%s.length: %d out of range [0, %d]", field, l.int(), int64(maxTotalLength))
+		case l.Kind() != bencode.Int:
+			return fmt.Errorf("%s.length: want integer, got %v", field, l.Kind())
+		case l.Int() < 0 || l.Int() > maxTotalLength:
+			return fmt.Errorf("%s.length: %d out of range [0, %d]", field, l.Int(), int64(maxTotalLength))
 		}
 		path, err := pathList(fd, field)
 		if err != nil {
 			return err
 		}
-		f := File{Path: path, Length: l.int(), Offset: info.Length, Padding: isPadding(fd)}
-		info.Length += l.int() // both terms <= 1<<50: no overflow
+		f := File{Path: path, Length: l.Int(), Offset: info.Length, Padding: isPadding(fd)}
+		info.Length += l.Int() // both terms <= 1<<50: no overflow
 		if info.Length > maxTotalLength {
 			return fmt.Errorf("info.files: total length is more than %d", int64(maxTotalLength))
 		}
@@ -180,63 +182,63 @@ func claim(seen map[string]bool, path []string) error {
 	return nil
 }
 
-func isPadding(d value) bool {
-	a := d.get("attr")
-	return a != nil && a.kind() == kindString && strings.IndexByte(string(a.str()), 'p') >= 0
+func isPadding(d bencode.Value) bool {
+	a := d.Get("attr")
+	return a != nil && a.Kind() == bencode.String && strings.IndexByte(string(a.Bytes()), 'p') >= 0
 }
 
 // pathString reads the string key (preferring a valid key.utf-8) as one
 // path component.
-func pathString(d value, key, field string) (string, error) {
-	if u := d.get(key + ".utf-8"); u != nil && u.kind() == kindString && utf8.Valid(u.str()) &&
-		checkComponent(string(u.str())) == nil {
-		return string(u.str()), nil
+func pathString(d bencode.Value, key, field string) (string, error) {
+	if u := d.Get(key + ".utf-8"); u != nil && u.Kind() == bencode.String && utf8.Valid(u.Bytes()) &&
+		checkComponent(string(u.Bytes())) == nil {
+		return string(u.Bytes()), nil
 	}
-	v := d.get(key)
+	v := d.Get(key)
 	switch {
 	case v == nil:
 		return "", fmt.Errorf("%s: missing", field)
-	case v.kind() != kindString:
-		return "", fmt.Errorf("%s: want string, got %v", field, v.kind())
+	case v.Kind() != bencode.String:
+		return "", fmt.Errorf("%s: want string, got %v", field, v.Kind())
 	}
-	if err := checkComponent(string(v.str())); err != nil {
+	if err := checkComponent(string(v.Bytes())); err != nil {
 		return "", fmt.Errorf("%s: %w", field, err)
 	}
-	return string(v.str()), nil
+	return string(v.Bytes()), nil
 }
 
 // pathList reads a file's path list, preferring a valid path.utf-8.
-func pathList(fd value, field string) ([]string, error) {
-	if u := fd.get("path.utf-8"); u != nil {
+func pathList(fd bencode.Value, field string) ([]string, error) {
+	if u := fd.Get("path.utf-8"); u != nil {
 		if p, err := components(u, field+".path.utf-8"); err == nil {
 			return p, nil
 		}
 	}
-	v := fd.get("path")
+	v := fd.Get("path")
 	if v == nil {
 		return nil, fmt.Errorf("%s.path: missing", field)
 	}
 	return components(v, field+".path")
 }
 
-func components(v value, field string) ([]string, error) {
-	if v.kind() != kindList {
-		return nil, fmt.Errorf("%s: want list, got %v", field, v.kind())
+func components(v bencode.Value, field string) ([]string, error) {
+	if v.Kind() != bencode.List {
+		return nil, fmt.Errorf("%s: want list, got %v", field, v.Kind())
 	}
-	if n := v.len(); n == 0 {
+	if n := v.Len(); n == 0 {
 		return nil, fmt.Errorf("%s: empty list", field)
 	} else if n > maxPathDepth {
 		return nil, fmt.Errorf("%s: %d components, more than %d", field, n, maxPathDepth)
 	}
 	var p []string
-	for i, c := range v.items() {
-		if c.kind() != kindString {
-			return nil, fmt.Errorf("%s[%d]: want string, got %v", field, i, c.kind())
+	for i, c := range v.Items() {
+		if c.Kind() != bencode.String {
+			return nil, fmt.Errorf("%s[%d]: want string, got %v", field, i, c.Kind())
 		}
-		if err := checkComponent(string(c.str())); err != nil {
+		if err := checkComponent(string(c.Bytes())); err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", field, i, err)
 		}
-		p = append(p, string(c.str()))
+		p = append(p, string(c.Bytes()))
 	}
 	return p, nil
 }

@@ -9,7 +9,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/zeebo/bencode"
+	zbencode "github.com/zeebo/bencode"
+
+	"github.com/btfs/btfs/swarm/bencode"
 )
 
 // BlockSize is the size of the blocks a piece is requested in; the last
@@ -70,14 +72,14 @@ func (m *MetaInfo) HexHash() string {
 // Encode returns a complete .torrent file: a bencoded dictionary with
 // sorted keys that embeds InfoBytes verbatim, so the info-hash is kept.
 func (m *MetaInfo) Encode() ([]byte, error) {
-	info, err := decodeValue(m.InfoBytes)
+	info, err := bencode.Decode(m.InfoBytes)
 	if err != nil {
 		return nil, fmt.Errorf("metainfo: encode: info bytes: %w", err)
 	}
-	if info.kind() != kindDict {
-		return nil, fmt.Errorf("metainfo: encode: info bytes: want dictionary, got %v", info.kind())
+	if info.Kind() != bencode.Dict {
+		return nil, fmt.Errorf("metainfo: encode: info bytes: want dictionary, got %v", info.Kind())
 	}
-	top := map[string]any{"info": bencode.RawMessage(m.InfoBytes)}
+	top := map[string]any{"info": zbencode.RawMessage(m.InfoBytes)}
 	if m.Announce != "" {
 		top["announce"] = m.Announce
 	}
@@ -93,7 +95,7 @@ func (m *MetaInfo) Encode() ([]byte, error) {
 	if m.CreatedBy != "" {
 		top["created by"] = m.CreatedBy
 	}
-	out, err := bencode.EncodeBytes(top)
+	out, err := zbencode.EncodeBytes(top)
 	if err != nil {
 		return nil, fmt.Errorf("metainfo: encode: %w", err)
 	}
@@ -135,37 +137,37 @@ func parse(data []byte) (*MetaInfo, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("torrent is %d bytes, more than %d", len(data), MaxFileSize)
 	}
-	top, err := decodeValue(data)
+	top, err := bencode.Decode(data)
 	if err != nil {
 		return nil, err
 	}
-	if top.kind() != kindDict {
-		return nil, fmt.Errorf("torrent: want dictionary, got %v", top.kind())
+	if top.Kind() != bencode.Dict {
+		return nil, fmt.Errorf("torrent: want dictionary, got %v", top.Kind())
 	}
 	m := &MetaInfo{}
-	if v := top.get("announce"); v != nil {
-		if v.kind() != kindString {
-			return nil, fmt.Errorf("announce: want string, got %v", v.kind())
+	if v := top.Get("announce"); v != nil {
+		if v.Kind() != bencode.String {
+			return nil, fmt.Errorf("announce: want string, got %v", v.Kind())
 		}
-		m.Announce = string(v.str())
+		m.Announce = string(v.Bytes())
 	}
-	if v := top.get("announce-list"); v != nil {
+	if v := top.Get("announce-list"); v != nil {
 		if m.AnnounceList, err = parseAnnounceList(v); err != nil {
 			return nil, err
 		}
 	}
-	if v := top.get("creation date"); v != nil && v.kind() == kindInt {
-		m.CreationDate = time.Unix(v.int(), 0)
+	if v := top.Get("creation date"); v != nil && v.Kind() == bencode.Int {
+		m.CreationDate = time.Unix(v.Int(), 0)
 	}
 	m.Comment = optString(top, "comment")
 	m.CreatedBy = optString(top, "created by")
 
-	iv := top.get("info")
+	iv := top.Get("info")
 	if iv == nil {
 		return nil, errors.New("info: missing")
 	}
-	if iv.kind() != kindDict {
-		return nil, fmt.Errorf("info: want dictionary, got %v", iv.kind())
+	if iv.Kind() != bencode.Dict {
+		return nil, fmt.Errorf("info: want dictionary, got %v", iv.Kind())
 	}
 	if err := parseInfo(iv, &m.Info); err != nil {
 		return nil, err
@@ -175,32 +177,32 @@ func parse(data []byte) (*MetaInfo, error) {
 	return m, nil
 }
 
-func optString(d value, key string) string {
-	if v := d.get(key); v != nil && v.kind() == kindString {
-		return string(v.str())
+func optString(d bencode.Value, key string) string {
+	if v := d.Get(key); v != nil && v.Kind() == bencode.String {
+		return string(v.Bytes())
 	}
 	return ""
 }
 
-func parseAnnounceList(v value) ([][]string, error) {
-	if v.kind() != kindList {
-		return nil, fmt.Errorf("announce-list: want list, got %v", v.kind())
+func parseAnnounceList(v bencode.Value) ([][]string, error) {
+	if v.Kind() != bencode.List {
+		return nil, fmt.Errorf("announce-list: want list, got %v", v.Kind())
 	}
 	var tiers [][]string
 	urls := 0
-	for i, t := range v.items() {
-		if t.kind() != kindList {
-			return nil, fmt.Errorf("announce-list[%d]: want list, got %v", i, t.kind())
+	for i, t := range v.Items() {
+		if t.Kind() != bencode.List {
+			return nil, fmt.Errorf("announce-list[%d]: want list, got %v", i, t.Kind())
 		}
 		tier := []string{}
-		for j, u := range t.items() {
-			if u.kind() != kindString {
-				return nil, fmt.Errorf("announce-list[%d][%d]: want string, got %v", i, j, u.kind())
+		for j, u := range t.Items() {
+			if u.Kind() != bencode.String {
+				return nil, fmt.Errorf("announce-list[%d][%d]: want string, got %v", i, j, u.Kind())
 			}
 			if urls++; urls > maxTrackers {
 				return nil, fmt.Errorf("announce-list: more than %d URLs", maxTrackers)
 			}
-			tier = append(tier, string(u.str()))
+			tier = append(tier, string(u.Bytes()))
 		}
 		if len(tiers) >= maxTrackers {
 			return nil, fmt.Errorf("announce-list: more than %d tiers", maxTrackers)

@@ -1,4 +1,9 @@
-package metainfo
+// Package bencode is a strict, allocation-free bencode decoder for input
+// from untrusted sources (torrent files, peers, trackers, DHT nodes): every
+// length is checked against the input before use, nesting is bounded, and
+// decoding never panics. A Value is the validated bytes of one value;
+// accessors decode lazily. Encoding is left to github.com/zeebo/bencode.
+package bencode
 
 import (
 	"bytes"
@@ -7,44 +12,46 @@ import (
 	"slices"
 )
 
+
 // maxDepth bounds nesting of bencoded lists and dictionaries. A torrent
 // needs five levels (torrent, info, files, file, path); the margin leaves
 // room for extensions while keeping recursion shallow.
 const maxDepth = 32
 
-type kind uint8
+// Kind is the type of a bencoded value.
+type Kind uint8
 
 const (
-	kindInvalid kind = iota
-	kindInt
-	kindString
-	kindList
-	kindDict
+	Invalid Kind = iota
+	Int
+	String
+	List
+	Dict
 )
 
-func (k kind) String() string {
+func (k Kind) String() string {
 	switch k {
-	case kindInt:
+	case Int:
 		return "integer"
-	case kindString:
+	case String:
 		return "string"
-	case kindList:
+	case List:
 		return "list"
-	case kindDict:
+	case Dict:
 		return "dictionary"
 	}
 	return "invalid"
 }
 
-// value is the exact bytes of one bencoded value that checkValue has
+// Value is the exact bytes of one bencoded value that Decode has
 // already validated. Accessors decode lazily, so decoding allocates
 // nothing per value and hostile input cannot amplify memory use.
-type value []byte
+type Value []byte
 
-// decodeValue validates that data is exactly one strict bencoded value:
+// Decode validates that data is exactly one strict bencoded value:
 // canonical integers, strings within the input, bounded nesting, string
 // keys without duplicates (any order), no trailing data.
-func decodeValue(data []byte) (value, error) {
+func Decode(data []byte) (Value, error) {
 	end, err := check(data, 0, 0)
 	if err != nil {
 		return nil, err
@@ -52,7 +59,7 @@ func decodeValue(data []byte) (value, error) {
 	if end != len(data) {
 		return nil, fmt.Errorf("bencode: offset %d: trailing data after value", end)
 	}
-	return value(data), nil
+	return Value(data), nil
 }
 
 func errAt(pos int, format string, args ...any) error {
@@ -219,39 +226,40 @@ func str(data []byte, pos int) ([]byte, int, error) {
 	return data[start:end:end], end, nil
 }
 
-func (v value) kind() kind {
+// Kind returns the value's type, Invalid for an empty Value.
+func (v Value) Kind() Kind {
 	if len(v) == 0 {
-		return kindInvalid
+		return Invalid
 	}
 	switch c := v[0]; {
 	case c == 'i':
-		return kindInt
+		return Int
 	case c >= '0' && c <= '9':
-		return kindString
+		return String
 	case c == 'l':
-		return kindList
+		return List
 	case c == 'd':
-		return kindDict
+		return Dict
 	}
-	return kindInvalid
+	return Invalid
 }
 
-// int returns an integer's value.
-func (v value) int() int64 {
+// Int returns an integer's value.
+func (v Value) Int() int64 {
 	n, _, _ := integer(v, 1, 'e')
 	return n
 }
 
-// str returns a string's bytes, aliasing v.
-func (v value) str() []byte {
+// Bytes returns a string's bytes, aliasing v.
+func (v Value) Bytes() []byte {
 	s, _, _ := str(v, 0)
 	return s
 }
 
-// items yields the index and bytes of each element of a list.
-func (v value) items() iter.Seq2[int, value] {
-	return func(yield func(int, value) bool) {
-		if v.kind() != kindList {
+// Items yields the index and bytes of each element of a list.
+func (v Value) Items() iter.Seq2[int, Value] {
+	return func(yield func(int, Value) bool) {
+		if v.Kind() != List {
 			return
 		}
 		for i, pos := 0, 1; v[pos] != 'e'; i++ {
@@ -264,18 +272,18 @@ func (v value) items() iter.Seq2[int, value] {
 	}
 }
 
-// len returns the number of elements of a list.
-func (v value) len() int {
+// Len returns the number of elements of a list.
+func (v Value) Len() int {
 	n := 0
-	for range v.items() {
+	for range v.Items() {
 		n++
 	}
 	return n
 }
 
-// get returns the value stored under key in a dictionary, or nil.
-func (v value) get(key string) value {
-	if v.kind() != kindDict {
+// Get returns the value stored under key in a dictionary, or nil.
+func (v Value) Get(key string) Value {
+	if v.Kind() != Dict {
 		return nil
 	}
 	for pos := 1; v[pos] != 'e'; {
@@ -287,4 +295,41 @@ func (v value) get(key string) value {
 		pos = end
 	}
 	return nil
+}
+
+// DecodePrefix validates the single value at the start of data and returns
+// it with the bytes that follow it (BEP 9 data messages carry raw bytes
+// after a dictionary).
+func DecodePrefix(data []byte) (Value, []byte, error) {
+	end, err := check(data, 0, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Value(data[:end:end]), data[end:], nil
+}
+
+// Pairs yields each key and value of a dictionary, in input order.
+func (v Value) Pairs() iter.Seq2[[]byte, Value] {
+	return func(yield func([]byte, Value) bool) {
+		if v.Kind() != Dict {
+			return
+		}
+		for pos := 1; v[pos] != 'e'; {
+			k, vstart, _ := str(v, pos)
+			end := skipAt(v, vstart)
+			if !yield(k, v[vstart:end:end]) {
+				return
+			}
+			pos = end
+		}
+	}
+}
+
+// Text returns a string value's bytes as a Go string, and whether v is a
+// string.
+func (v Value) Text() (string, bool) {
+	if v.Kind() != String {
+		return "", false
+	}
+	return string(v.Bytes()), true
 }

@@ -11,4 +11,9 @@
 //
 // All piece, block and byte-range arithmetic lives in Layout, whose inputs
 // are validated once, at parse time.
+//
+// ParseMagnet reads BEP 9 magnet links (v1 urn:btih hashes, tr trackers,
+// x.pe peers; v2-only links are refused), and FromInfo turns the info
+// dictionary then fetched from peers into a MetaInfo; LoadSource reads a
+// file holding either a .torrent or a magnet link.
 package metainfo

@@ -12,7 +12,6 @@ import (
 	"slices"
 )
 
-
 // maxDepth bounds nesting of bencoded lists and dictionaries. A torrent
 // needs five levels (torrent, info, files, file, path); the margin leaves
 // room for extensions while keeping recursion shallow.

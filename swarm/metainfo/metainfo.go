@@ -105,6 +105,20 @@ func (m *MetaInfo) Encode() ([]byte, error) {
 // Load reads the .torrent file at path and parses it. Files larger than
 // MaxFileSize are rejected without being read in full.
 func Load(path string) (*MetaInfo, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("metainfo: %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// readFile reads at most MaxFileSize bytes of path; a larger file is an
+// error, found without reading it in full.
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("metainfo: %w", err)
@@ -117,11 +131,7 @@ func Load(path string) (*MetaInfo, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("metainfo: %s: file larger than %d bytes", path, MaxFileSize)
 	}
-	m, err := parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("metainfo: %s: %w", path, err)
-	}
-	return m, nil
+	return data, nil
 }
 
 // Parse decodes and strictly validates a .torrent file. It never panics.

@@ -3,8 +3,6 @@ package metainfo
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"os"
 )
 
 // LoadSource reads a torrent source that is a path to a file: a .torrent,
@@ -13,17 +11,9 @@ import (
 // the error is nil. A magnet link given directly, not in a file, is for
 // the caller to pass to ParseMagnet (see IsMagnet).
 func LoadSource(path string) (*MetaInfo, *Magnet, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("metainfo: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("metainfo: %s: %w", path, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, nil, fmt.Errorf("metainfo: %s: file larger than %d bytes", path, MaxFileSize)
+		return nil, nil, err
 	}
 	if text := bytes.TrimSpace(data); IsMagnet(string(text[:min(len(text), 8)])) {
 		mg, err := parseMagnet(string(text))

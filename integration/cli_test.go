@@ -40,7 +40,7 @@ func runBtfs(t *testing.T, args ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var so, se bytes.Buffer
-	cmd := exec.CommandContext(ctx, btfsBin, args...)
+	cmd := exec.CommandContext(ctx, btfsBin, offline(args)...)
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
 	code := 0

@@ -56,7 +56,7 @@ func TestMountTypeFuseBtfsAndFstab(t *testing.T) {
 			}
 		}
 	}
-	opts := "bind_address=127.0.0.1,port=0,nofail,cache_dir=" + filepath.Join(t.TempDir(), "c")
+	opts := "bind_address=127.0.0.1,port=0,no_dht,nofail,cache_dir=" + filepath.Join(t.TempDir(), "c")
 
 	mnt := filepath.Join(t.TempDir(), "m1")
 	os.Mkdir(mnt, 0o755)

@@ -68,7 +68,22 @@ type proc struct {
 
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	return startProg(t, name, btfsBin, args...)
+	return startProg(t, name, btfsBin, offline(args)...)
+}
+
+// offline keeps a btfs command line on loopback: a command that would run
+// a DHT node gets --no-dht unless the test chose its own --dht-bootstrap
+// (whose default is the public routers).
+func offline(args []string) []string {
+	if len(args) == 0 || !slices.Contains([]string{"mount", "seed", "get", "info"}, args[0]) {
+		return args
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, "--dht-bootstrap") || a == "--no-dht" {
+			return args
+		}
+	}
+	return append([]string{args[0], "--no-dht"}, args[1:]...)
 }
 
 // startProg starts any program: its output is watched and it is killed

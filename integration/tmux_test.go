@@ -25,7 +25,7 @@ func TestTerminalProgressAndCtrlC(t *testing.T) {
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	os.Mkdir(mnt, 0o755)
 	session := "btfs-test-" + filepath.Base(filepath.Dir(mnt))
-	cmdline := strings.Join([]string{btfsBin, "mount", "-f", "--bind", "127.0.0.1", "--port", "0", "--prefetch", "all",
+	cmdline := strings.Join([]string{btfsBin, "mount", "-f", "--no-dht", "--bind", "127.0.0.1", "--port", "0", "--prefetch", "all",
 		"--cache-dir", filepath.Join(t.TempDir(), "c"), sw.torrent, mnt}, " ")
 	if out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "10", cmdline).CombinedOutput(); err != nil {
 		t.Fatalf("tmux: %v\n%s", err, out)

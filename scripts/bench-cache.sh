@@ -23,7 +23,7 @@ head -c "${SIZE_MIB}M" /dev/urandom > "$work/data/c/big.bin"
 start_seeders() {
   pids=() peerflags=()
   for i in 1 2; do
-    "$BTFS" seed --bind 127.0.0.1 --port 0 "$work/c.torrent" "$work/data" > "$work/seed$1$i.log" 2>&1 &
+    "$BTFS" seed --no-dht --bind 127.0.0.1 --port 0 "$work/c.torrent" "$work/data" > "$work/seed$1$i.log" 2>&1 &
     pids+=($!)
     port=$(wait_line "$work/seed$1$i.log" '^seeding' | sed 's/.*port //')
     peerflags+=(--peer "127.0.0.1:$port")
@@ -33,7 +33,7 @@ start_seeders a
 
 mount_bg() { # mount_bg LOG ARGS...: start a mount, wait until live
   local log=$1; shift
-  "$BTFS" mount -f --bind 127.0.0.1 --port 0 "$@" "$work/c.torrent" "$mnt" > "$log" 2>&1 &
+  "$BTFS" mount --no-dht -f --bind 127.0.0.1 --port 0 "$@" "$work/c.torrent" "$mnt" > "$log" 2>&1 &
   mpid=$!
   wait_line "$log" '^mounted' >/dev/null
 }
@@ -55,7 +55,7 @@ tp=$(secs_cat "$work/data/c/big.bin")
 # Peak RSS streaming a file 4x the memory cache (disk cache off, seeders back).
 start_seeders b
 mem=$((SIZE_MIB / 4))
-/usr/bin/time -f '%M' -o "$work/rss.txt" "$BTFS" mount -f --bind 127.0.0.1 --port 0 --cache-size 0 --memory-cache "${mem}M" "${peerflags[@]}" "$work/c.torrent" "$mnt" > "$work/m3.log" 2>&1 &
+/usr/bin/time -f '%M' -o "$work/rss.txt" "$BTFS" mount --no-dht -f --bind 127.0.0.1 --port 0 --cache-size 0 --memory-cache "${mem}M" "${peerflags[@]}" "$work/c.torrent" "$mnt" > "$work/m3.log" 2>&1 &
 mpid=$!
 wait_line "$work/m3.log" '^mounted' >/dev/null
 cat "$mnt/c/big.bin" > /dev/null

@@ -101,14 +101,14 @@ url=$(wait_line "$work/tracker.log" 'listening on' | awk '{print $4}')
 peers=()
 for i in $(seq "$SEEDERS"); do
   ip=127.0.0.$((i + 1))
-  "$BTFS" seed --bind "$ip" --port 0 "$work/s.torrent" "$work/data" > "$work/seed$i.log" 2>&1 &
+  "$BTFS" seed --no-dht --bind "$ip" --port 0 "$work/s.torrent" "$work/data" > "$work/seed$i.log" 2>&1 &
   pids+=($!)
   port=$(wait_line "$work/seed$i.log" '^seeding' | sed 's/.*port //')
   peers+=("$ip:$port")
 done
 
 cacheflags=()
-if "$BTFS" mount --help 2>&1 | grep -q -- '-cache-dir'; then cacheflags=(--cache-dir "$work/cache"); fi
+if "$BTFS" mount --no-dht --help 2>&1 | grep -q -- '-cache-dir'; then cacheflags=(--cache-dir "$work/cache"); fi
 drop=no
 if sync && echo 3 2>/dev/null > /proc/sys/vm/drop_caches; then drop=yes; fi
 drop_caches() { if [ "$drop" = yes ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi; }
@@ -119,7 +119,7 @@ drop_caches() { if [ "$drop" = yes ]; then sync; echo 3 > /proc/sys/vm/drop_cach
 # would make every mount after the first warm).
 mount_ours() {
   rm -rf "$work/cache"
-  "$BTFS" mount -f --bind 127.0.0.1 --port 0 "${cacheflags[@]}" ${MOUNT_FLAGS:-} "$work/s.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+  "$BTFS" mount --no-dht -f --bind 127.0.0.1 --port 0 "${cacheflags[@]}" ${MOUNT_FLAGS:-} "$work/s.torrent" "$mnt" > "$work/mount.log" 2>&1 &
   cpid=$!
   for _ in $(seq 300); do
     grep -q '^mounted' "$work/mount.log" && return 0

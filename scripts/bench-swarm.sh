@@ -23,7 +23,7 @@ head -c "${SIZE_MIB}M" /dev/urandom > "$work/data/swarm/big.bin"
 "$BTFS" create -o "$work/b.torrent" "$work/data/swarm" >/dev/null
 peers=() peerflags=()
 for i in $(seq "$SEEDERS"); do
-  "$BTFS" seed --bind 127.0.0.1 --port 0 "$work/b.torrent" "$work/data" > "$work/seed$i.log" 2>&1 &
+  "$BTFS" seed --no-dht --bind 127.0.0.1 --port 0 "$work/b.torrent" "$work/data" > "$work/seed$i.log" 2>&1 &
   pids+=($!)
   port=$(wait_line "$work/seed$i.log" '^seeding' | sed 's/.*port //')
   peers+=("127.0.0.1:$port")
@@ -46,7 +46,7 @@ run_get() {
   local s e u y m
   s=$(date +%s.%N)
   /usr/bin/time -f '%U %S %M' -o "$work/get.time" \
-    "$BTFS" get -q --bind 127.0.0.1 --port 0 "${peerflags[@]}" "$work/b.torrent" "$work/get" > "$work/get.out" 2>&1
+    "$BTFS" get --no-dht -q --bind 127.0.0.1 --port 0 "${peerflags[@]}" "$work/b.torrent" "$work/get" > "$work/get.out" 2>&1
   e=$(date +%s.%N)
   cmp -s "$work/get/swarm/big.bin" "$work/data/swarm/big.bin" || { echo "btfs get's copy differs" >&2; exit 1; }
   rm -rf "$work/get"
@@ -57,7 +57,7 @@ run_get() {
 run_cp() {
   local s e u y m mpid
   /usr/bin/time -f '%U %S %M' -o "$work/mount.time" \
-    "$BTFS" mount -f --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" --memory-cache 256 ${MOUNT_FLAGS:-} "${peerflags[@]}" "$work/b.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+    "$BTFS" mount --no-dht -f --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" --memory-cache 256 ${MOUNT_FLAGS:-} "${peerflags[@]}" "$work/b.torrent" "$mnt" > "$work/mount.log" 2>&1 &
   mpid=$!
   wait_line "$work/mount.log" '^mounted' >/dev/null
   s=$(date +%s.%N)

@@ -19,12 +19,12 @@ pids+=($!)
 url=$(wait_line "$work/tracker.log" 'listening on' | awk '{print $4}')
 "$BTFS" create --tracker "$url" -o "$work/bench.torrent" "$work/data/bench" >/dev/null
 for i in $(seq "$SEEDERS"); do
-  "$BTFS" seed --bind 127.0.0.1 --port 0 "$work/bench.torrent" "$work/data" > "$work/seed$i.log" 2>&1 &
+  "$BTFS" seed --no-dht --bind 127.0.0.1 --port 0 "$work/bench.torrent" "$work/data" > "$work/seed$i.log" 2>&1 &
   pids+=($!)
   wait_line "$work/seed$i.log" '^seeding' >/dev/null
 done
 /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" \
-  "$BTFS" mount -f --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" --memory-cache 1024 ${MOUNT_FLAGS:-} "$work/bench.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+  "$BTFS" mount --no-dht -f --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" --memory-cache 1024 ${MOUNT_FLAGS:-} "$work/bench.torrent" "$mnt" > "$work/mount.log" 2>&1 &
 tpid=$!
 pids+=($tpid)
 wait_line "$work/mount.log" '^mounted' >/dev/null

@@ -32,13 +32,13 @@ step "creating the torrent"
 
 step "starting two seeders"
 for i in 1 2; do
-  "$BTFS" seed --bind 127.0.0.1 --port 0 "$work/sample.torrent" "$work/data" > "$work/seed$i.log" 2>&1 &
+  "$BTFS" seed --no-dht --bind 127.0.0.1 --port 0 "$work/sample.torrent" "$work/data" > "$work/seed$i.log" 2>&1 &
   pids+=($!)
   wait_line "$work/seed$i.log" '^seeding'
 done
 
 step "mounting at $mnt"
-"$BTFS" mount -f --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" "$work/sample.torrent" "$mnt" > "$work/mount.log" 2>&1 &
+"$BTFS" mount --no-dht -f --bind 127.0.0.1 --port 0 --cache-dir "$work/cache" "$work/sample.torrent" "$mnt" > "$work/mount.log" 2>&1 &
 mount_pid=$!
 pids+=($mount_pid)
 wait_line "$work/mount.log" '^mounted'

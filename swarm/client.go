@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/btfs/btfs/swarm/dht"
 	"github.com/btfs/btfs/swarm/metainfo"
 	"github.com/btfs/btfs/swarm/tracker"
 	"github.com/btfs/btfs/swarm/wire"
@@ -50,6 +51,14 @@ type Config struct {
 	// torrents and peers; 0 means unlimited.
 	UploadRate, DownloadRate int64
 
+	// DHT runs one BEP 5 node for every torrent, on UDP at the same port
+	// number as the TCP listener; off by default.
+	DHT bool
+	// DHTBootstrap are HOST:PORT nodes to join the DHT through.
+	DHTBootstrap []string
+	// DHTStateFile keeps the DHT's node table between runs; "" = not kept.
+	DHTStateFile string
+
 	// peerGrace is how long a new peer is safe from being replaced by a
 	// newcomer when the torrent is full (tests shorten it).
 	peerGrace time.Duration
@@ -63,6 +72,7 @@ type Client struct {
 	log  *slog.Logger
 	up   *rate.Limiter // nil: unlimited
 	down *rate.Limiter
+	dht  *dht.Node // nil without a DHT
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,7 +113,7 @@ func NewClient(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("peer id: %w", err)
 		}
 	}
-	ln, err := listen(cfg.ListenAddr)
+	ln, pc, err := listen(cfg.ListenAddr, cfg.DHT)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +124,13 @@ func NewClient(cfg Config) (*Client, error) {
 		torrents: map[[20]byte]*Torrent{},
 	}
 	c.up, c.down = newLimiter(cfg.UploadRate), newLimiter(cfg.DownloadRate)
+	if pc != nil {
+		if err := c.startDHT(pc); err != nil {
+			ln.Close()
+			cancel()
+			return nil, err
+		}
+	}
 	c.wg.Go(c.acceptLoop)
 	return c, nil
 }
@@ -128,8 +145,9 @@ func newLimiter(bytesPerSec int64) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(bytesPerSec), burst)
 }
 
-// listen binds addr, moving up to the next 20 ports when addr's is taken.
-func listen(addr string) (net.Listener, error) {
+// listen binds addr over TCP (and, with udp, UDP at the same port number),
+// moving up to the next 20 ports when addr's is taken.
+func listen(addr string, udp bool) (net.Listener, net.PacketConn, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	host := ""
 	var port uint16
@@ -138,32 +156,51 @@ func listen(addr string) (net.Listener, error) {
 	} else {
 		h, p, err := net.SplitHostPort(addr)
 		if err != nil {
-			return nil, fmt.Errorf("listen address %q: %w", addr, err)
+			return nil, nil, fmt.Errorf("listen address %q: %w", addr, err)
 		}
 		var n int
 		if _, err := fmt.Sscan(p, &n); err != nil || n < 0 || n > 65535 {
-			return nil, fmt.Errorf("listen address %q: bad port", addr)
+			return nil, nil, fmt.Errorf("listen address %q: bad port", addr)
 		}
 		host, port = h, uint16(n)
 	}
 	var firstErr error
-	for i := 0; i < 20; i++ {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(int(port)+i)))
+	tries := 20
+	if port == 0 {
+		tries = 50 // a free TCP port's UDP twin may be taken
+	}
+	for i := 0; i < tries; i++ {
+		p := int(port)
+		if port != 0 {
+			p += i
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(p)))
+		if err == nil && udp {
+			var pc net.PacketConn
+			tp := ln.Addr().(*net.TCPAddr).Port
+			if pc, err = net.ListenPacket("udp", net.JoinHostPort(host, fmt.Sprint(tp))); err == nil {
+				return ln, pc, nil
+			}
+			ln.Close()
+		}
 		if err == nil {
-			return ln, nil
+			return ln, nil, nil
 		}
 		if firstErr == nil {
 			firstErr = err
 		}
-		if port == 0 || int(port)+i >= 65535 {
+		if p >= 65535 {
 			break
 		}
 	}
-	return nil, fmt.Errorf("listen on %s: %w", addr, firstErr)
+	return nil, nil, fmt.Errorf("listen on %s: %w", addr, firstErr)
 }
 
 // Port returns the TCP port peers can reach us on.
 func (c *Client) Port() uint16 { return c.port }
+
+// Logger returns the client's logger.
+func (c *Client) Logger() *slog.Logger { return c.log }
 
 // PeerID returns our peer id.
 func (c *Client) PeerID() [20]byte { return c.cfg.PeerID }
@@ -189,6 +226,7 @@ func (c *Client) Close() error {
 	}
 	wg.Wait()
 	c.wg.Wait()
+	c.stopDHT()
 	return err
 }
 
@@ -202,6 +240,9 @@ type TorrentOptions struct {
 	// NoTrackers disables announcing (peers come only from Peers and
 	// incoming connections).
 	NoTrackers bool
+	// NoDHT keeps this torrent out of the DHT even when the client runs
+	// one (private torrents never use it).
+	NoDHT bool
 	// Prefetch says what is fetched besides the pieces under reads.
 	Prefetch Prefetch
 	// Readahead caps how many bytes past a reader's position are fetched

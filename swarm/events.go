@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/btfs/btfs/swarm/bitfield"
 	"github.com/btfs/btfs/swarm/hasher"
@@ -96,6 +97,12 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 		}
 	case wire.Piece:
 		return t.handleBlock(p, m)
+	case wire.Extended:
+		return t.handleExtended(p, m)
+	case wire.Port:
+		if d := t.dhtNode(); d != nil && m.Port != 0 {
+			d.AddNode(netip.AddrPortFrom(p.addr.Addr(), m.Port))
+		}
 	case wire.HaveAll, wire.HaveNone, wire.Reject, wire.AllowedFast, wire.Suggest:
 		if !p.fast {
 			return fmt.Errorf("%v message without the Fast extension", m.ID)

@@ -77,6 +77,7 @@ type peer struct {
 	maxInflight    int
 	strikes        int
 	downloaded     int64
+	ext            extState
 }
 
 func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, outgoing bool) *peer {
@@ -185,7 +186,7 @@ func (p *peer) readLoop() {
 				}
 			}
 			m.Payload = p.t.blocks.copyOf(m.Payload)
-		case wire.Bitfield:
+		case wire.Bitfield, wire.Extended:
 			m.Payload = append([]byte(nil), m.Payload...)
 		default:
 			m.Payload = nil

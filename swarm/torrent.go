@@ -50,7 +50,8 @@ type Torrent struct {
 	nPeers     atomic.Int64
 	left       atomic.Int64
 	readerIDs  atomic.Int64
-	warmC      chan int // piece indices for the warmers; nil without a slow tier
+	dhtPeers   atomic.Int64 // peer addresses the DHT returned
+	warmC      chan int     // piece indices for the warmers; nil without a slow tier
 
 	// --- owned by run ---
 	verified  bitfield.Bitfield
@@ -151,6 +152,7 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 	if !opts.NoTrackers {
 		t.startAnnouncers()
 	}
+	t.startDHTAnnouncer()
 	return t
 }
 
@@ -233,6 +235,10 @@ func (t *Torrent) AddPeers(addrs []netip.AddrPort) {
 func (t *Torrent) ourHandshake() wire.Handshake {
 	hs := wire.Handshake{InfoHash: t.mi.InfoHash, PeerID: t.cl.cfg.PeerID}
 	hs.SetFast()
+	hs.SetExtended()
+	if t.dhtNode() != nil {
+		hs.SetDHT()
+	}
 	return hs
 }
 
@@ -297,15 +303,17 @@ func (t *Torrent) handleTick(now time.Time) {
 		t.lastChoke = now
 		t.rechoke(now)
 	}
+	t.sendPex(now)
 	t.connectMore()
 }
 
 func (t *Torrent) handleAddPeers(addrs []netip.AddrPort) {
 	for _, a := range addrs {
-		if !a.IsValid() || a.Port() == 0 {
+		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+		if !a.IsValid() || a.Port() == 0 || a.Addr().IsUnspecified() || a.Addr().IsMulticast() {
 			continue
 		}
-		if _, ok := t.known[a]; !ok {
+		if _, ok := t.known[a]; !ok && len(t.known) < maxKnownPeers {
 			t.known[a] = &knownPeer{}
 		}
 	}
@@ -418,6 +426,15 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
 	t.peerIDs[hs.PeerID] = p
 	t.nPeers.Store(int64(len(t.peers)))
 	t.sendHaves(p)
+	if hs.Extended() {
+		t.sendExtHandshake(p)
+		// The first PEX message goes out a few seconds after connecting,
+		// later ones every pexEvery.
+		p.ext.lastPexOut = time.Now().Add(firstPexAfter - pexEvery)
+	}
+	if d := t.dhtNode(); d != nil && hs.DHT() {
+		p.send(wire.Message{ID: wire.Port, Port: d.Addr().Port()})
+	}
 	t.wg.Go(p.readLoop)
 	t.wg.Go(p.writeLoop)
 	t.log.Debug("peer connected", "peer", p.addr, "outgoing", outgoing)

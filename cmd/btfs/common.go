@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,7 +27,14 @@ type netFlags struct {
 	cpuProf  string
 	maxUp    int64
 	maxDown  int64
+
+	dhtBootstrap    string
+	noDHT           bool
+	metadataTimeout time.Duration
 }
+
+// defaultDHTBootstrap are the well-known public DHT routers.
+const defaultDHTBootstrap = "router.bittorrent.com:6881,dht.transmissionbt.com:6881,router.utorrent.com:6881,dht.libtorrent.org:25401"
 
 func (n *netFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&n.port, "port", 6881, "TCP port for incoming peers (the next free one if taken; 0 = any)")
@@ -37,6 +46,24 @@ func (n *netFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&n.maxDown, "max-download-rate", 0, "download limit in `kB/s` (0 = unlimited)")
 	fs.StringVar(&n.cpuProf, "cpuprofile", "", "write a CPU profile of the whole run to `FILE` (for benchmarks)")
 	fs.DurationVar(&n.announce, "max-announce-interval", 0, "re-announce at least this often (0 = as the tracker says)")
+	n.registerDHT(fs)
+	fs.DurationVar(&n.metadataTimeout, "metadata-timeout", 3*time.Minute, "magnet links: give up when no peer has sent the torrent's metadata within this `DURATION`")
+}
+
+func (n *netFlags) registerDHT(fs *flag.FlagSet) {
+	fs.StringVar(&n.dhtBootstrap, "dht-bootstrap", defaultDHTBootstrap, "DHT nodes to join through, `HOST:PORT[,...]`")
+	fs.BoolVar(&n.noDHT, "no-dht", false, "run no DHT node (peers only from trackers, --peer and peer exchange)")
+}
+
+// registerMagnet registers the flags `info` needs to fetch a magnet's
+// metadata: where to find peers, and for how long.
+func (n *netFlags) registerMagnet(fs *flag.FlagSet) {
+	fs.StringVar(&n.bind, "bind", "", "address to listen on (default: all)")
+	fs.Var(&n.peers, "peer", "also connect to this peer `HOST:PORT` (repeatable)")
+	fs.StringVar(&n.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	n.registerDHT(fs)
+	fs.DurationVar(&n.metadataTimeout, "metadata-timeout", time.Minute, "give up when no peer has sent the torrent's metadata within this `DURATION`")
+	n.maxPeers = 50
 }
 
 // startProfile starts the CPU profile if one was asked for.
@@ -47,10 +74,16 @@ func (n *netFlags) startProfile() (func(), error) {
 	return startCPUProfile(n.cpuProf)
 }
 
-// newClient starts the engine with the flags' network settings.
-func (n *netFlags) newClient(log *slog.Logger) (*swarm.Client, error) {
+// newClient starts the engine with the flags' network settings; the DHT's
+// node table is kept in stateDir ("" = not kept).
+func (n *netFlags) newClient(log *slog.Logger, stateDir string) (*swarm.Client, error) {
 	cfg := n.config()
 	cfg.Logger = log
+	if stateDir != "" && cfg.DHT {
+		if err := os.MkdirAll(stateDir, 0o755); err == nil {
+			cfg.DHTStateFile = filepath.Join(stateDir, "dht-nodes")
+		}
+	}
 	return swarm.NewClient(cfg)
 }
 
@@ -61,6 +94,12 @@ func (n *netFlags) config() swarm.Config {
 		MaxAnnounceInterval: n.announce,
 		UploadRate:          n.maxUp * 1000,
 		DownloadRate:        n.maxDown * 1000,
+		DHT:                 !n.noDHT,
+	}
+	for _, b := range strings.Split(n.dhtBootstrap, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			cfg.DHTBootstrap = append(cfg.DHTBootstrap, b)
+		}
 	}
 	if ip := net.ParseIP(n.bind); ip != nil && !ip.IsUnspecified() {
 		// Announce from the bound address too, so trackers hand out the

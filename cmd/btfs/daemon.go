@@ -32,7 +32,7 @@ func mountID(absDir string, n int) string {
 // daemonize re-executes btfs in the foreground with stdout and stderr going
 // to a log file, waits until the child reports the mount live or failed,
 // and returns.
-func daemonize(args []string, dir, cacheDir, logFile string, stdout io.Writer) error {
+func daemonize(args []string, dir, cacheDir, logFile string, stdout, stderr io.Writer) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("mountpoint: %w", err)
@@ -69,7 +69,20 @@ func daemonize(args []string, dir, cacheDir, logFile string, stdout io.Writer) e
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	line, rerr := bufio.NewReader(pr).ReadString('\n')
+	// Progress lines (a magnet's metadata fetch) come first; then one
+	// line with the outcome.
+	br := bufio.NewReader(pr)
+	tty := stderrIsTerminal(stderr)
+	line, rerr := br.ReadString('\n')
+	for strings.HasPrefix(line, "progress: ") && rerr == nil {
+		if tty {
+			fmt.Fprintf(stderr, "\r\033[K%s", strings.TrimSpace(strings.TrimPrefix(line, "progress: ")))
+		}
+		line, rerr = br.ReadString('\n')
+	}
+	if tty {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
 	line = strings.TrimSpace(line)
 	switch {
 	case strings.HasPrefix(line, "mounted "):
@@ -111,10 +124,12 @@ func openLog(path string) (*os.File, error) {
 	return f, nil
 }
 
-// notifier reports the mount's outcome, once, to a waiting parent.
+// notifier reports the mount's progress, then its outcome once, to a
+// waiting parent.
 type notifier struct {
+	mu   sync.Mutex // separates progress callbacks from the final send
 	once sync.Once
-	f    *os.File // nil in the foreground
+	f    *os.File // nil in the foreground or once the outcome is sent
 }
 
 // readyNotifier returns the notifier for this process: live when started
@@ -133,12 +148,25 @@ func readyNotifier() *notifier {
 
 func (n *notifier) send(line string) {
 	n.once.Do(func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
 		if n.f == nil {
 			return
 		}
 		fmt.Fprintln(n.f, strings.ReplaceAll(line, "\n", " "))
 		n.f.Close()
+		n.f = nil
 	})
+}
+
+// progress passes one line of progress to the parent, which shows it on
+// its terminal while it waits.
+func (n *notifier) progress(line string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.f != nil {
+		fmt.Fprintln(n.f, "progress: "+strings.ReplaceAll(line, "\n", " "))
+	}
 }
 
 func (n *notifier) ok(line string) { n.send(line) }

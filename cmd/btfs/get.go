@@ -17,7 +17,7 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var nf netFlags
 	nf.register(fs)
 	quiet := fs.Bool("q", false, "no progress line")
-	pos, err := parse(fs, args, "FILE.torrent", "DEST-DIR")
+	pos, err := parse(fs, args, "TORRENT", "DEST-DIR")
 	if err != nil {
 		return err
 	}
@@ -30,9 +30,29 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer stopProfile()
-	mi, err := loadTorrent(ctx, pos[0])
+	src, err := openSource(ctx, pos[0])
 	if err != nil {
 		return err
+	}
+	cl, err := nf.newClient(log, defaultCacheDir())
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	start := time.Now()
+	mi, met, err := nf.resolveMetadata(ctx, cl, src, defaultCacheDir(), func(s swarm.MetadataStatus) {
+		if !*quiet {
+			fmt.Fprintf(stderr, "\r%s", metadataLine(s))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if src.mi == nil {
+		if !*quiet {
+			fmt.Fprintln(stderr)
+		}
+		fmt.Fprintf(stdout, "metadata of %s in %.2f s\n", mi.Info.Name, time.Since(start).Seconds())
 	}
 	st, err := swarm.CreateFileStorage(&mi.Info, pos[1])
 	if err != nil {
@@ -43,13 +63,7 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	cl, err := nf.newClient(log)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	start := time.Now()
-	t, err := cl.AddTorrent(mi, st, swarm.TorrentOptions{Peers: nf.peers, Prefetch: swarm.PrefetchAll})
+	t, err := cl.AddTorrent(mi, st, swarm.TorrentOptions{Peers: append(met, nf.peers...), Prefetch: swarm.PrefetchAll})
 	if err != nil {
 		return err
 	}

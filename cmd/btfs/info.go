@@ -15,11 +15,38 @@ import (
 func cmdInfo(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	pos, err := parse(fs, args, "FILE.torrent")
+	var nf netFlags
+	nf.registerMagnet(fs)
+	cacheDir := fs.String("cache-dir", defaultCacheDir(), "where fetched metadata is kept, `DIR`")
+	pos, err := parse(fs, args, "TORRENT")
 	if err != nil {
 		return err
 	}
-	mi, err := loadTorrent(context.Background(), pos[0])
+	ctx := context.Background()
+	src, err := openSource(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if src.mi != nil {
+		printInfo(stdout, src.mi)
+		return nil
+	}
+	// A magnet link: its metadata from the cache, or from peers.
+	if mi := cachedMetadata(*cacheDir, src.mg); mi != nil {
+		printInfo(stdout, mi)
+		return nil
+	}
+	log, err := newLogger(stderr, nf.logLevel)
+	if err != nil {
+		return err
+	}
+	nf.port = 0
+	cl, err := nf.newClient(log, *cacheDir)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	mi, _, err := nf.resolveMetadata(ctx, cl, src, *cacheDir, nil)
 	if err != nil {
 		return err
 	}
@@ -32,6 +59,7 @@ func printInfo(w io.Writer, mi *metainfo.MetaInfo) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "name:\t%s\n", info.Name)
 	fmt.Fprintf(tw, "info-hash:\t%s\n", mi.HexHash())
+	fmt.Fprintf(tw, "magnet:\t%s\n", mi.Magnet())
 	fmt.Fprintf(tw, "size:\t%s (%d bytes)\n", humanBytes(info.Length), info.Length)
 	fmt.Fprintf(tw, "pieces:\t%d × %s\n", info.NumPieces(), humanBytes(info.PieceLength))
 	if info.Private {

@@ -1,7 +1,7 @@
 // Command btfs mounts BitTorrent torrents as read-only filesystems and
 // streams their contents from the swarm on demand.
 //
-//	btfs mount FILE.torrent MOUNTPOINT
+//	btfs mount FILE.torrent|MAGNET MOUNTPOINT
 //	btfs status [--json] [MOUNTPOINT]
 //	btfs unmount MOUNTPOINT
 //	btfs info FILE.torrent
@@ -24,18 +24,19 @@ import (
 const usage = `btfs streams BitTorrent torrents through a read-only FUSE mount.
 
 Usage:
-  btfs mount [flags] FILE.torrent MOUNTPOINT   mount a torrent (returns once live; -f stays in the foreground)
+  btfs mount [flags] TORRENT MOUNTPOINT        mount a torrent (returns once live; -f stays in the foreground)
   btfs unmount [-z] MOUNTPOINT                unmount and wait for the mount's process to exit
   btfs status [--json] [MOUNTPOINT]           progress, rates, peers and trackers of btfs mounts
-  btfs info FILE.torrent                      show a torrent's metadata and files
+  btfs info TORRENT                           show a torrent's metadata, files and magnet link
   btfs seed [flags] FILE.torrent DATA-DIR     verify a local copy and seed it
-  btfs get [flags] FILE.torrent DEST-DIR      download a whole torrent into DEST-DIR (no mount)
+  btfs get [flags] TORRENT DEST-DIR           download a whole torrent into DEST-DIR (no mount)
   btfs create [flags] PATH                    make a .torrent from a file or directory
   btfs cache [list | clear INFOHASH | clear --all]   show or clear the disk cache
   btfs tracker [flags]                        run a small HTTP tracker (for local swarms)
   btfs version                                print the version
 
-Run "btfs COMMAND -h" for a command's flags.
+TORRENT is a .torrent file, its http(s):// URL, a magnet link (in quotes), or a
+file holding a magnet link. Run "btfs COMMAND -h" for a command's flags.
 `
 
 // errUsage marks errors whose message is the usage text of a command.

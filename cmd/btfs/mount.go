@@ -47,7 +47,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	maxPort := fs.Int("max-port", 0, "see --min-port")
 	var fuseOpts mountOpts
 	fs.Var(&fuseOpts, "o", "comma-separated mount `OPTIONS`: allow_other; ro and default_permissions are accepted and ignored")
-	pos, err := parse(fs, args, "FILE.torrent", "MOUNTPOINT")
+	pos, err := parse(fs, args, "TORRENT", "MOUNTPOINT")
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		*allowOther = true
 	}
 	if !foreground && os.Getenv(daemonEnv) == "" {
-		return daemonize(args, pos[1], *cacheDir, *logFile, stdout)
+		return daemonize(args, pos[1], *cacheDir, *logFile, stdout, stderr)
 	}
 	notify := readyNotifier()
 	defer func() {
@@ -90,7 +90,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if *browseOnly {
 		pf = swarm.PrefetchNone
 	}
-	mi, err := loadTorrent(ctx, pos[0])
+	src, err := openSource(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -123,9 +123,28 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		defer srv.Close()
 	}
 
-	cl, err := nf.newClient(log)
+	cl, err := nf.newClient(log, *cacheDir)
 	if err != nil {
 		return err
+	}
+	progress := func(st swarm.MetadataStatus) {
+		srv.metadataPhase(src.mg, st)
+		notify.progress(metadataLine(st))
+		if stderrIsTerminal(stderr) {
+			fmt.Fprintf(stderr, "\r\033[K%s", metadataLine(st))
+		}
+	}
+	began := time.Now()
+	mi, met, err := nf.resolveMetadata(ctx, cl, src, *cacheDir, progress)
+	if src.mi == nil && stderrIsTerminal(stderr) {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	if err != nil {
+		cl.Close()
+		return err
+	}
+	if src.mi == nil {
+		fmt.Fprintf(stdout, "metadata of %s in %.3f s\n", mi.Info.Name, time.Since(began).Seconds())
 	}
 	var dt *disk.Torrent
 	if cacheSize.n > 0 {
@@ -153,7 +172,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	pieces := cache.New(memCache.n).Pieces(mi.InfoHash, dt, mi.Info.Layout().PieceSize)
 	t, err := cl.AddTorrent(mi, pieces, swarm.TorrentOptions{
-		Peers: nf.peers, Readahead: min(*readahead<<20, memCache.n/4), Prefetch: pf,
+		Peers: append(met, nf.peers...), Readahead: min(*readahead<<20, memCache.n/4), Prefetch: pf,
 	})
 	if err != nil {
 		cl.Close()

@@ -38,7 +38,7 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if good == 0 {
 		return fmt.Errorf("no piece of %q under %s matches the torrent", mi.Info.Name, pos[1])
 	}
-	cl, err := nf.newClient(log)
+	cl, err := nf.newClient(log, defaultCacheDir())
 	if err != nil {
 		return err
 	}

@@ -12,9 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +28,8 @@ import (
 // mountStatus is the JSON document a mount's status socket answers with.
 type mountStatus struct {
 	Mountpoint     string          `json:"mountpoint"`
+	Phase          string          `json:"phase"` // "metadata" (a magnet's metadata is being fetched), then "mounted"
+	Metadata       *metadataStatus `json:"metadata,omitempty"`
 	Name           string          `json:"name"`
 	InfoHash       string          `json:"info_hash"`
 	PID            int             `json:"pid"`
@@ -43,6 +47,15 @@ type mountStatus struct {
 	DiskCache      int64           `json:"disk_cache_bytes"` // this torrent's pieces on disk (whole pieces)
 	Files          []fileStatus    `json:"files"`
 	Trackers       []trackerStatus `json:"trackers"`
+}
+
+// metadataStatus is a magnet's metadata fetch, before the mount is live.
+type metadataStatus struct {
+	PeersKnown     int   `json:"peers_known"`
+	PeersConnected int   `json:"peers_connected"`
+	PeersServing   int   `json:"peers_serving"` // connected peers that offer the metadata
+	Size           int   `json:"size"`          // bytes; 0 until a peer has told it
+	ElapsedSeconds int64 `json:"elapsed_seconds"`
 }
 
 // fileStatus counts the bytes of a file whose pieces are verified and held
@@ -84,6 +97,10 @@ type statusServer struct {
 
 	mu      sync.Mutex
 	samples []rateSample
+
+	answer     atomic.Pointer[func() mountStatus] // what a query gets now
+	acceptOnce sync.Once
+	began      time.Time
 }
 
 type rateSample struct {
@@ -113,12 +130,61 @@ func listenStatus(absDir string) (*statusServer, error) {
 	return &statusServer{ln: ln, path: path, dir: absDir, stop: make(chan struct{})}, nil
 }
 
+// accept answers each connection with one JSON document: whatever the
+// current answer function says.
+func (s *statusServer) accept() {
+	s.acceptOnce.Do(func() {
+		go func() {
+			for {
+				c, err := s.ln.Accept()
+				if err != nil {
+					return
+				}
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				b, _ := json.Marshal((*s.answer.Load())())
+				_, _ = c.Write(append(b, '\n'))
+				c.Close()
+			}
+		}()
+	})
+}
+
+// metadataPhase answers queries with a magnet's metadata fetch status.
+func (s *statusServer) metadataPhase(mg *metainfo.Magnet, st swarm.MetadataStatus) {
+	if s == nil || mg == nil {
+		return
+	}
+	if s.began.IsZero() {
+		s.began = time.Now()
+	}
+	began := s.began
+	f := func() mountStatus {
+		name := mg.Name
+		if name == "" {
+			name = fmt.Sprintf("%x", mg.InfoHash)
+		}
+		return mountStatus{
+			Mountpoint: s.dir, Phase: "metadata", Name: name, InfoHash: fmt.Sprintf("%x", mg.InfoHash), PID: os.Getpid(),
+			ETASeconds: -1, Files: []fileStatus{}, Trackers: []trackerStatus{},
+			Metadata: &metadataStatus{
+				PeersKnown: st.Known, PeersConnected: st.Connected, PeersServing: st.Serving, Size: st.Size,
+				ElapsedSeconds: int64(time.Since(began).Seconds()),
+			},
+		}
+	}
+	s.answer.Store(&f)
+	s.accept()
+}
+
 // serve samples the torrent's counters every second and answers each
 // connection with one JSON document.
 func (s *statusServer) serve(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *cache.Pieces) {
 	if s == nil {
 		return
 	}
+	f := func() mountStatus { return s.status(t, mi, pieces) }
+	s.answer.Store(&f)
+	s.accept()
 	go func() {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
@@ -135,18 +201,6 @@ func (s *statusServer) serve(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *ca
 			case <-s.stop:
 				return
 			}
-		}
-	}()
-	go func() {
-		for {
-			c, err := s.ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			b, _ := json.Marshal(s.status(t, mi, pieces))
-			_, _ = c.Write(append(b, '\n'))
-			c.Close()
 		}
 	}()
 }
@@ -173,7 +227,7 @@ func (s *statusServer) status(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *c
 	st := t.Stats()
 	down, up := s.rates()
 	ms := mountStatus{
-		Mountpoint: s.dir, Name: mi.Info.Name, InfoHash: mi.HexHash(),
+		Mountpoint: s.dir, Phase: "mounted", Name: mi.Info.Name, InfoHash: mi.HexHash(),
 		PID: os.Getpid(), Size: mi.Info.Length, PiecesVerified: st.PiecesVerified, Pieces: st.Pieces,
 		Downloaded: st.Downloaded, Uploaded: st.Uploaded, DownloadRate: down, UploadRate: up, Peers: st.Peers,
 		ETASeconds: -1, Files: []fileStatus{}, Trackers: []trackerStatus{},
@@ -315,7 +369,11 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if m, ok := findMount(abs); !ok || m.fstype != btfsFSType {
-			return fmt.Errorf("%s is not a btfs mount", abs)
+			// Not mounted (yet): a mount still fetching a magnet's
+			// metadata answers on its socket all the same.
+			if _, err := queryStatus(abs); err != nil {
+				return fmt.Errorf("%s is not a btfs mount", abs)
+			}
 		}
 		dirs = append(dirs, abs)
 	} else {
@@ -328,6 +386,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 				dirs = append(dirs, m.dir)
 			}
 		}
+		dirs = append(dirs, pendingMounts(dirs)...)
 	}
 	all := []*mountStatus{}
 	var errs []error
@@ -372,6 +431,15 @@ func printStatus(w io.Writer, ms *mountStatus) {
 	}
 	fmt.Fprintf(w, "%s: %s (pid %d)\n", ms.Mountpoint, ms.Name, ms.PID)
 	fmt.Fprintf(w, "  info-hash  %s\n", ms.InfoHash)
+	if m := ms.Metadata; ms.Phase == "metadata" && m != nil {
+		size := "size not known yet"
+		if m.Size > 0 {
+			size = humanBytes(int64(m.Size))
+		}
+		fmt.Fprintf(w, "  phase      fetching metadata for %s: %d peers found, %d connected, %d offer it (%s); not mounted yet\n",
+			time.Duration(m.ElapsedSeconds)*time.Second, m.PeersKnown, m.PeersConnected, m.PeersServing, size)
+		return
+	}
 	fmt.Fprintf(w, "  progress   %d/%d pieces (%.1f%%) of %s, ETA %s\n", ms.PiecesVerified, ms.Pieces, ms.Percent, humanBytes(ms.Size), eta)
 	fmt.Fprintf(w, "  cache      %s in memory, %s on disk\n", humanBytes(ms.MemoryCache), humanBytes(ms.DiskCache))
 	fmt.Fprintf(w, "  transfer   down %s (%s/s), up %s (%s/s), %d peers\n",
@@ -489,4 +557,25 @@ func progressLine(t *swarm.Torrent, done <-chan struct{}, w io.Writer, rates fun
 		fmt.Fprintf(w, "\r\033[K%d peers, down %s/s, up %s/s, %.1f%% verified, ETA %s",
 			s.Peers, humanBytes(int64(down)), humanBytes(int64(up)), pct, eta)
 	}
+}
+
+// pendingMounts finds mounts that answer on a status socket but are not in
+// the mount table yet (fetching a magnet's metadata), besides known.
+func pendingMounts(known []string) []string {
+	socks, _ := filepath.Glob(filepath.Join(filepath.Dir(socketPath("/")), "*.sock"))
+	var out []string
+	for _, sock := range socks {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err != nil {
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		var ms mountStatus
+		err = json.NewDecoder(c).Decode(&ms)
+		c.Close()
+		if err == nil && ms.Phase == "metadata" && !slices.Contains(known, ms.Mountpoint) && socketPath(ms.Mountpoint) == sock {
+			out = append(out, ms.Mountpoint)
+		}
+	}
+	return out
 }

@@ -22,7 +22,7 @@ type attempt[K comparable] struct {
 type Result[K comparable] struct {
 	Done bool   // the info dictionary is complete and verified
 	Info []byte // when Done: the info dictionary, owned by the caller
-	Bad  []K    // when an attempt failed verification: every peer that contributed to it, now banned
+	Bad  []K    // peers proven to have sent wrong data, now banned; each is reported once
 }
 
 // attempt returns the attempt to work on, choosing a size if there is none
@@ -85,9 +85,11 @@ func (f *Fetcher[K]) drop() {
 // for that piece is an error for k (the caller drops k) and is not stored.
 // Data for a piece already stored, or for a size not being assembled, is
 // ignored. When every piece is in, the bytes are checked to be one bencoded
-// dictionary whose SHA-1 is the info-hash: on success Result.Info holds
-// them; on failure Result.Bad lists every peer that contributed a piece,
-// those peers are banned, and a new attempt starts without them.
+// dictionary whose SHA-1 is the info-hash. On success Result.Info holds
+// them and Result.Bad the peers whose pieces in earlier failed attempts
+// differ from them. On failure Result.Bad lists the peers the failure
+// proves liars (see Fetcher), often none, and a new attempt starts. Every
+// peer in Result.Bad is banned.
 func (f *Fetcher[K]) Data(k K, m Msg) (Result[K], error) {
 	p := f.peers[k]
 	switch {
@@ -129,18 +131,9 @@ func (f *Fetcher[K]) finish() Result[K] {
 	a := f.att
 	if v, err := bencode.Decode(a.buf); err == nil && v.Kind() == bencode.Dict && sha1.Sum(a.buf) == f.infoHash {
 		f.done, f.att, f.spare = true, nil, nil
-		return Result[K]{Done: true, Info: a.buf}
+		return Result[K]{Done: true, Info: a.buf, Bad: f.convict(a.buf)}
 	}
-	var bad []K
-	seen := make(map[K]struct{})
-	for _, k := range a.from {
-		if _, ok := seen[k]; !ok {
-			seen[k] = struct{}{}
-			bad = append(bad, k)
-			delete(f.peers, k)
-			f.banned[k] = struct{}{}
-		}
-	}
+	bad := f.blame(a)
 	f.drop()
 	return Result[K]{Bad: bad}
 }

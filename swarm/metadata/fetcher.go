@@ -20,15 +20,31 @@ const maxOutstanding = 2
 // claimed by the most peers (the smaller on a tie), asking only peers that
 // claimed it. Until a first piece is stored the choice follows the peers as
 // they come and go; after that it stays while any peer claiming that size
-// remains. An attempt that fails verification bans its contributors and the
-// next attempt starts from the remaining peers. Banned peers are remembered
-// for the Fetcher's life, which should end once the info dictionary is in.
+// remains.
+//
+// An attempt that fails verification bans only the peers it proves liars:
+// its contributor when it had one, and any contributor that sent other bytes
+// for a piece than it sent in an earlier failure (an honest peer always
+// sends the same bytes). Otherwise nobody is banned yet: the Fetcher
+// remembers, per piece, who sent it and its SHA-1, and the next attempt asks
+// each piece, where it can, from a peer not suspected for it, preferring
+// peers that disagreed with others less (see view). Once an attempt
+// verifies, every remembered peer whose piece differs from the verified
+// bytes, or who sent pieces of another size, is banned and reported with
+// the info dictionary; the others are cleared. Bounds: at most maxFailed-1
+// failures are remembered, and the maxFailed-th failure that proves nobody,
+// like any after it, bans all its contributors as proven or not, so that a
+// fetch among liars alone still ends. Banned peers are remembered for the
+// Fetcher's life, which should end once the info dictionary is in.
 type Fetcher[K comparable] struct {
 	infoHash [20]byte
 	peers    map[K]*peer
 	banned   map[K]struct{}
-	att      *attempt[K] // the size being assembled; nil until a peer is asked
-	spare    []byte      // the buffer of a failed attempt, reused for the same size
+	att      *attempt[K]   // the size being assembled; nil until a peer is asked
+	spare    []byte        // the buffer of a failed attempt, reused for the same size
+	failed   []failure[K]  // remembered failures, oldest first
+	unproven int           // failures that banned nobody
+	susp     *suspicion[K] // derived from failed; nil after failed changes
 	done     bool
 }
 
@@ -85,9 +101,11 @@ func (f *Fetcher[K]) Peers() int { return len(f.peers) }
 // Next returns a piece to request from k now, or false. A peer has at most
 // two requests in flight, and a piece is in flight to one peer at a time
 // unless every missing piece is in flight and k has none: then k duplicates
-// the oldest request it has not rejected. The piece is marked in flight to
-// k at now. Next returns false once the info dictionary is complete, for an
-// unknown peer, and for a peer whose size is not the one being assembled.
+// the oldest request it has not rejected. After a failed attempt, k is only
+// given a piece, or a duplicate, if no other peer that could be asked for
+// it ranks better (see view). The piece is marked in flight to k at now.
+// Next returns false once the info dictionary is complete, for an unknown
+// peer, and for a peer whose size is not the one being assembled.
 func (f *Fetcher[K]) Next(k K, now time.Time) (piece int, ok bool) {
 	p := f.peers[k]
 	if f.done || p == nil || len(p.reqs) >= maxOutstanding {
@@ -110,6 +128,7 @@ func (f *Fetcher[K]) Next(k K, now time.Time) (piece int, ok bool) {
 			}
 		}
 	}
+	v := f.view(a)
 	piece = -1
 	allBusy := true
 	for i, have := range a.have {
@@ -117,13 +136,13 @@ func (f *Fetcher[K]) Next(k K, now time.Time) (piece int, ok bool) {
 			continue
 		}
 		allBusy = false
-		if !p.slots[i].rejected {
+		if !p.slots[i].rejected && v.eligible(k, i) {
 			piece = i
 			break
 		}
 	}
 	if piece < 0 && allBusy && len(p.reqs) == 0 {
-		piece = f.oldest(p, a)
+		piece = f.oldest(k, a, v)
 	}
 	if piece < 0 {
 		return 0, false
@@ -136,8 +155,9 @@ func (f *Fetcher[K]) Next(k K, now time.Time) (piece int, ok bool) {
 }
 
 // oldest returns the missing piece of the oldest request in flight for a's
-// size that p has not rejected, or -1.
-func (f *Fetcher[K]) oldest(p *peer, a *attempt[K]) int {
+// size that k has not rejected and is eligible for, or -1.
+func (f *Fetcher[K]) oldest(k K, a *attempt[K], v *view[K]) int {
+	p := f.peers[k]
 	piece := -1
 	var at time.Time
 	for _, q := range f.peers {
@@ -145,7 +165,7 @@ func (f *Fetcher[K]) oldest(p *peer, a *attempt[K]) int {
 			continue
 		}
 		for _, r := range q.reqs {
-			if !a.have[r.piece] && !p.slots[r.piece].rejected && (piece < 0 || r.at.Before(at)) {
+			if !a.have[r.piece] && !p.slots[r.piece].rejected && (piece < 0 || r.at.Before(at)) && v.eligible(k, r.piece) {
 				piece, at = r.piece, r.at
 			}
 		}

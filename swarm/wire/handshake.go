@@ -15,6 +15,7 @@ const HandshakeLen = 1 + len(Protocol) + 8 + 20 + 20
 const (
 	fastByte, fastBit         = 7, 0x04 // BEP 6
 	extendedByte, extendedBit = 5, 0x10 // BEP 10
+	dhtByte, dhtBit           = 7, 0x01 // BEP 5
 )
 
 // Handshake is the first message each side sends on a connection.
@@ -73,3 +74,10 @@ func (h *Handshake) SetExtended() { h.Reserved[extendedByte] |= extendedBit }
 
 // Extended reports whether the extension protocol (BEP 10) bit is set.
 func (h Handshake) Extended() bool { return h.Reserved[extendedByte]&extendedBit != 0 }
+
+// SetDHT sets the reserved bit advertising a DHT node (BEP 5); such peers
+// send a port message with their DHT port.
+func (h *Handshake) SetDHT() { h.Reserved[dhtByte] |= dhtBit }
+
+// DHT reports whether the DHT (BEP 5) bit is set.
+func (h Handshake) DHT() bool { return h.Reserved[dhtByte]&dhtBit != 0 }

@@ -26,16 +26,20 @@ const maxOutstanding = 2
 // its contributor when it had one, and any contributor that sent other bytes
 // for a piece than it sent in an earlier failure (an honest peer always
 // sends the same bytes). Otherwise nobody is banned yet: the Fetcher
-// remembers, per piece, who sent it and its SHA-1, and the next attempt asks
-// each piece, where it can, from a peer not suspected for it, preferring
-// peers that disagreed with others less (see view). Once an attempt
-// verifies, every remembered peer whose piece differs from the verified
-// bytes, or who sent pieces of another size, is banned and reported with
-// the info dictionary; the others are cleared. Bounds: at most maxFailed-1
-// failures are remembered, and the maxFailed-th failure that proves nobody,
-// like any after it, bans all its contributors as proven or not, so that a
-// fetch among liars alone still ends. Banned peers are remembered for the
-// Fetcher's life, which should end once the info dictionary is in.
+// remembers, per piece, who sent it and its SHA-1. The next attempt asks
+// each piece, where it can, from a peer that did not send it in a
+// remembered failure (or whose bytes another peer confirmed), preferring
+// peers that disagreed with others less; after soloAfter failures that
+// proved nobody, each attempt goes to a single peer, so that its failure is
+// proof. Once an attempt verifies, every remembered peer whose piece differs
+// from the verified bytes, or that sent pieces of another size, is banned
+// and reported with the info dictionary; the others are cleared.
+//
+// Bounds: at most maxFailed-1 failures are remembered, each a SHA-1 and a K
+// per piece; the maxFailed-th failure that proves nobody, like any after it,
+// bans all its contributors, proven or not, so that a fetch among liars
+// alone still ends. Banned peers are remembered for the Fetcher's life,
+// which should end once the info dictionary is in.
 type Fetcher[K comparable] struct {
 	infoHash [20]byte
 	peers    map[K]*peer

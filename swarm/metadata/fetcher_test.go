@@ -162,12 +162,12 @@ func TestFetcherLiarSameSize(t *testing.T) {
 	if f.Peers() != 3 {
 		t.Fatalf("%d peers left, want 3", f.Peers())
 	}
-	// b's request in flight still counts, and its answer starts the new attempt.
+	// b's duplicate of 0 arrives after the failure: not an error.
 	if res, err := f.Data(b, b.answer(0)); err != nil || res.Done || res.Bad != nil {
 		t.Fatalf("Data(b, 0) = %+v, %v", res, err)
 	}
-	// The liar sent pieces 1 and 2 and a took part in the failure: b, which
-	// did not, is asked for them.
+	// Only the liar sent pieces 1 and 2, and a took part in the failure:
+	// b, which did not, is asked for every piece.
 	for _, s := range []*source{liar, a} {
 		if piece, ok := f.Next(s, t0.Add(3*time.Second)); ok {
 			t.Fatalf("Next(%s) = %d, want nothing while b is better", s.name, piece)

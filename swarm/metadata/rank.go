@@ -5,8 +5,8 @@ import "slices"
 // standing is how suspect a peer looks after the remembered failures of one
 // size.
 type standing struct {
-	disputes int // peers that sent a piece it sent, with other bytes
-	agrees   int // peers that sent a piece it sent, with the same bytes
+	disputes int // peers that sent other bytes for a piece it sent
+	agrees   int // peers that sent the same bytes for a piece it sent, and never other bytes
 	fails    int // failures it contributed to
 }
 
@@ -18,8 +18,8 @@ type suspicion[K comparable] struct {
 	alone [][]bool // per failure in recs, per piece: no other peer sent the same bytes
 }
 
-// suspicion returns what the remembered failures of size say, computed
-// again only when the failures or the size change.
+// suspicion returns what the remembered failures of size say. It is derived
+// from f.failed, and computed again only when they or the size change.
 func (f *Fetcher[K]) suspicion(size int) *suspicion[K] {
 	if s := f.susp; s != nil && s.size == size {
 		return s
@@ -91,7 +91,7 @@ type view[K comparable] struct {
 	f     *Fetcher[K]
 	s     *suspicion[K]
 	solo  bool
-	g     map[K][3]int // per peer, its rank for any piece it is not suspected for
+	g     map[K][3]int // per peer, its rank less the first element
 	order []K          // peers claiming the attempt's size, by g
 }
 

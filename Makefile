@@ -39,13 +39,15 @@ fuzz:
 
 # bench: Go micro-benchmarks (codec, picker, engine, cache, FUSE adapter),
 # then the swarm table against libtorrent (issue 3) on the same seeders,
-# then the streaming table against Debian's C++ btfs (issue 4).
+# then the streaming table against Debian's C++ btfs (issue 4), then
+# magnet time-to-metadata/first-byte against libtorrent (issue 11).
 bench: build
 	@BENCH=1 scripts/deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./swarm/... ./cache/ ./fs/
 	scripts/bench-swarm.sh
 	scripts/bench-cache.sh
 	scripts/bench-stream.sh
+	scripts/bench-magnet.sh
 
 demo: deps build
 	scripts/demo.sh

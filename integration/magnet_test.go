@@ -62,11 +62,17 @@ func TestMagnetThroughDHT(t *testing.T) {
 		s.waitLine(`^seeding`, 30*time.Second)
 	}
 	start := time.Now()
-	m, mnt := mountTorrent(t, magnetOf(t, tf), "--dht-bootstrap", boot)
+	cache := filepath.Join(t.TempDir(), "cache")
+	m, mnt := mountTorrent(t, magnetOf(t, tf), "--dht-bootstrap", boot, "--cache-dir", cache)
 	t.Logf("magnet mounted through the DHT in %v", time.Since(start))
 	readTree(t, filepath.Join(mnt, "dhtswarm"), src)
 	if !strings.Contains(m.output(), "mounted dhtswarm") {
 		t.Errorf("mount output lacks the torrent's name:\n%s", m.output())
+	}
+	unmount(t, m)
+	// The node table outlives the process, for the next start.
+	if b, err := os.ReadFile(filepath.Join(cache, "dht-nodes")); err != nil || len(b) == 0 {
+		t.Errorf("DHT node table not kept in the cache dir: %v", err)
 	}
 }
 
@@ -95,7 +101,9 @@ func TestLibtorrentMagnetFromBtfsDHT(t *testing.T) {
 func TestMagnetWithTracker(t *testing.T) {
 	requireFUSE(t)
 	requireLibtorrent(t)
-	trk := start(t, "tracker", "tracker", "--listen", "127.0.0.1:0", "--interval", "1s")
+	// libtorrent re-announces no sooner than its min_announce_interval
+	// (5 min): a long interval keeps our tracker from expiring its seeders.
+	trk := start(t, "tracker", "tracker", "--listen", "127.0.0.1:0", "--interval", "60s")
 	url := trk.waitLine(`listening on (\S+)`, 10*time.Second)[1]
 	data := t.TempDir()
 	root := filepath.Join(data, "trk")
@@ -112,7 +120,7 @@ func TestMagnetWithTracker(t *testing.T) {
 	if !strings.Contains(mg, "&tr=") {
 		t.Fatalf("magnet lacks the tracker: %s", mg)
 	}
-	m, mnt := mountTorrent(t, mg, "--no-dht", "--cache-dir", cache, "--max-announce-interval", "1s")
+	m, mnt := mountTorrent(t, mg, "--no-dht", "--cache-dir", cache)
 	readTree(t, filepath.Join(mnt, "trk"), src)
 	if _, err := os.Stat(filepath.Join(cache, "torrents", infoHash(t, tf)+".torrent")); err != nil {
 		t.Errorf("fetched metadata not kept in the cache dir: %v", err)
@@ -188,4 +196,56 @@ func TestPexTellsLibtorrent(t *testing.T) {
 	readTree(t, filepath.Join(mnt, "pexout"), src)
 	lt, _ := ltPeer(t, "lt leecher", "127.0.0.2", "--torrent", tf, "--peer", "127.0.0.1:"+mountPort(t, m), t.TempDir())
 	lt.waitLine(`^peer 127\.0\.0\.1:`+sport+` source=4$`, 30*time.Second)
+}
+
+// TestMagnetMetadataPhaseAndTimeout: a background mount of a magnet whose
+// only peer never answers shows the metadata phase in `btfs status`, then
+// fails after --metadata-timeout with one clear line, leaving nothing
+// mounted or running.
+func TestMagnetMetadataPhaseAndTimeout(t *testing.T) {
+	requireFUSE(t)
+	dead := freePort(t) // nothing listens there
+	mg := "magnet:?xt=urn:btih:" + strings.Repeat("ab", 20) + "&dn=nobody&x.pe=127.0.0.1:" + fmt.Sprint(dead)
+	dir := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		out, errOut string
+		code        int
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		out, errOut, code := daemonMount(t, mg, dir, "--metadata-timeout", "4s")
+		done <- result{out, errOut, code}
+	}()
+	var phase []cliStatus
+	for time.Since(start) < 3*time.Second {
+		time.Sleep(300 * time.Millisecond)
+		out, _, code := runBtfs(t, "status", "--json", dir)
+		if code == 0 && strings.Contains(out, `"phase": "metadata"`) {
+			phase = append(phase, cliStatus{})
+			if !strings.Contains(out, `"peers_known": 1`) || !strings.Contains(out, `"name": "nobody"`) {
+				t.Errorf("metadata phase status lacks the peer count or name:\n%s", out)
+			}
+			break
+		}
+	}
+	if len(phase) == 0 {
+		t.Error("btfs status never showed the metadata phase")
+	}
+	r := <-done
+	took := time.Since(start)
+	checkOneLineError(t, "mount of a magnet nobody serves", r.out, r.errOut, r.code, "no metadata for abab")
+	if !strings.Contains(r.errOut, "--peer") {
+		t.Errorf("the error does not say what to try: %q", r.errOut)
+	}
+	if took < 4*time.Second || took > 20*time.Second {
+		t.Errorf("mount failed after %v, want about the 4 s --metadata-timeout", took)
+	}
+	if mounted(t, dir) {
+		t.Error("something is mounted after the failure")
+	}
+	assertNoStrayProcesses(t, dir)
 }

@@ -25,7 +25,7 @@ trap cleanup EXIT
 
 mkdir -p "$work/data/mag" "$mnt"
 head -c "${SIZE_MIB}M" /dev/urandom > "$work/data/mag/movie.bin"
-"$BTFS" tracker --listen 127.0.0.1:0 --interval 2s > "$work/tracker.log" 2>&1 &
+"$BTFS" tracker --listen 127.0.0.1:0 --interval 120s > "$work/tracker.log" 2>&1 &
 pids+=($!)
 url=$(wait_line "$work/tracker.log" 'listening on' | sed 's/.*listening on //')
 "$BTFS" create --tracker "$url" -o "$work/m.torrent" "$work/data/mag" >/dev/null
@@ -69,7 +69,7 @@ lt() {
   local mode=$1
   shift
   rm -rf "$work/ltdl"
-  "$PY" -u scripts/lt_peer.py --listen 127.0.0.9 "$@" "$work/ltdl" > "$work/lt.log" 2>&1 &
+  "$PY" -u scripts/lt_peer.py --verbose --listen 127.0.0.9 "$@" "$work/ltdl" > "$work/lt.log" 2>&1 &
   local lpid=$!
   wait_line "$work/lt.log" '^first-byte' >/dev/null
   kill "$lpid"; wait "$lpid" || true

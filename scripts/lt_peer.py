@@ -49,6 +49,7 @@ def main():
     ap.add_argument("--peer", action="append", default=[])
     ap.add_argument("--announce", action="store_true")
     ap.add_argument("--exit-when-done", action="store_true")
+    ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--torrent", default="")
     ap.add_argument("--magnet", default="")
     ap.add_argument("save")
@@ -62,7 +63,7 @@ def main():
         "allow_multiple_connections_per_ip": True,
         "enable_outgoing_utp": False, "enable_incoming_utp": False,
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
-        | lt.alert.category_t.dht_notification,
+        | lt.alert.category_t.dht_notification | lt.alert.category_t.tracker_notification,
     })
     if dht:
         # Loopback addresses are "dark" and unverifiable to a default DHT;
@@ -97,6 +98,8 @@ def main():
                 sys.exit("libtorrent: %s" % al.message())
             if isinstance(al, lt.dht_reply_alert):
                 print("dht-reply %d" % al.num_peers, flush=True)
+            elif a.verbose:
+                print("alert %s: %s" % (type(al).__name__, al.message()), flush=True)
         s = h.status()
         now = time.monotonic()
         if not have_meta and s.has_metadata:
@@ -120,6 +123,9 @@ def main():
         if dht and a.announce and now - last_announce > 2:
             last_announce = now
             h.force_dht_announce()
+        if a.verbose and int(now - start) != int(now - start - 0.05):
+            print("status %s peers=%d seeds=%d dht_nodes=%d" % (
+                s.state, s.num_peers, s.num_seeds, ses.status().dht_nodes), flush=True)
         ses.wait_for_alert(50)
     s = h.status()
     print("stopped: uploaded %d payload bytes" % s.total_payload_upload, flush=True)

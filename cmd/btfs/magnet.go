@@ -152,8 +152,8 @@ func (n *netFlags) resolveMetadata(ctx context.Context, cl *swarm.Client, src so
 			if n.noDHT {
 				hint = "the DHT is off (--no-dht): add trackers to the magnet or name a peer with --peer HOST:PORT"
 			}
-			return nil, nil, fmt.Errorf("no metadata for %x within %v (%d peers found, %d connected, %d offered it): %s",
-				mg.InfoHash, n.metadataTimeout, last.Known, last.Connected, last.Serving, hint)
+			return nil, nil, fmt.Errorf("no metadata for %x within %v (%s found, %d connected, %d offered it): %s",
+				mg.InfoHash, n.metadataTimeout, peersN(last.Known), last.Connected, last.Serving, hint)
 		}
 		return nil, nil, err
 	}
@@ -167,9 +167,17 @@ func (n *netFlags) resolveMetadata(ctx context.Context, cl *swarm.Client, src so
 
 // metadataLine is the one-line progress of a metadata fetch.
 func metadataLine(s swarm.MetadataStatus) string {
-	line := fmt.Sprintf("fetching metadata: %d peers found, %d connected, %d offer it", s.Known, s.Connected, s.Serving)
+	line := fmt.Sprintf("fetching metadata: %s found, %d connected, %d offer it", peersN(s.Known), s.Connected, s.Serving)
 	if s.Size > 0 {
 		line += fmt.Sprintf(" (%s)", humanBytes(int64(s.Size)))
 	}
 	return line
+}
+
+// peersN is "1 peer" or "N peers".
+func peersN(n int) string {
+	if n == 1 {
+		return "1 peer"
+	}
+	return fmt.Sprintf("%d peers", n)
 }

@@ -436,8 +436,8 @@ func printStatus(w io.Writer, ms *mountStatus) {
 		if m.Size > 0 {
 			size = humanBytes(int64(m.Size))
 		}
-		fmt.Fprintf(w, "  phase      fetching metadata for %s: %d peers found, %d connected, %d offer it (%s); not mounted yet\n",
-			time.Duration(m.ElapsedSeconds)*time.Second, m.PeersKnown, m.PeersConnected, m.PeersServing, size)
+		fmt.Fprintf(w, "  phase      fetching metadata for %s: %s found, %d connected, %d offer it (%s); not mounted yet\n",
+			time.Duration(m.ElapsedSeconds)*time.Second, peersN(m.PeersKnown), m.PeersConnected, m.PeersServing, size)
 		return
 	}
 	fmt.Fprintf(w, "  progress   %d/%d pieces (%.1f%%) of %s, ETA %s\n", ms.PiecesVerified, ms.Pieces, ms.Percent, humanBytes(ms.Size), eta)

@@ -78,4 +78,19 @@ func TestMountTypeFuseBtfsAndFstab(t *testing.T) {
 		t.Fatalf("mount with an fstab line: %v\n%s", err, out)
 	}
 	check(mnt2)
+
+	// A magnet link as the fstab source: the metadata comes from the
+	// seeder found through the magnet's tracker (a fresh cache dir).
+	mnt3 := filepath.Join(t.TempDir(), "m3")
+	os.Mkdir(mnt3, 0o755)
+	t.Cleanup(func() { exec.Command("fusermount3", "-u", "-z", mnt3).Run() })
+	opts3 := "bind_address=127.0.0.1,port=0,no_dht,metadata_timeout=30s,cache_dir=" + filepath.Join(t.TempDir(), "c3")
+	line = magnetOf(t, sw.torrent) + " " + mnt3 + " fuse.btfs " + opts3 + " 0 0\n"
+	if err := os.WriteFile(fstab, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-T", fstab, mnt3).CombinedOutput(); err != nil {
+		t.Fatalf("mount with a magnet fstab line: %v\n%s", err, out)
+	}
+	check(mnt3)
 }

@@ -203,7 +203,8 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 	}
 	ref := blockRef{piece: piece, block: int(m.Begin / metainfo.BlockSize)}
 	if _, asked := p.inflight[ref]; !asked {
-		return nil // unsolicited or timed out: ignore
+		t.wastedLate.Add(int64(len(m.Payload))) // unsolicited, cancelled or timed out
+		return nil
 	}
 	delete(p.inflight, ref)
 	if len(m.Payload) != t.layout.BlockSize(piece, ref.block) {
@@ -214,7 +215,9 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 	p.downloaded += int64(len(m.Payload))
 	b := picker.Block{Piece: piece, Index: ref.block}
 	pd := t.pending[piece]
-	if t.pk.Received(b) && pd != nil {
+	if !t.pk.Received(b) || pd == nil {
+		t.wastedDup.Add(int64(len(m.Payload))) // another peer's copy came first
+	} else {
 		copy(pd.buf[int(m.Begin):], m.Payload)
 		pd.from[ref.block] = p
 		if t.pk.Outstanding(b) > 0 {
@@ -312,6 +315,7 @@ func (t *Torrent) punish(piece int, pd *pieceDL) {
 		}
 	}
 	t.log.Warn("piece failed hash check", "piece", piece, "senders", len(senders))
+	t.wastedFailed.Add(int64(len(pd.buf)))
 	if pd.prev == nil {
 		pd.prev = append([]byte(nil), pd.buf...)
 		pd.prevFrom = append([]*peer(nil), pd.from...)

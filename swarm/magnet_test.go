@@ -163,7 +163,12 @@ func TestFetchMetadataFromEngine(t *testing.T) {
 func TestFetchMetadataHostile(t *testing.T) {
 	fx := bigFixture(t)
 	info := fx.mi.InfoBytes
-	honest := startFakeMetaPeer(t, fx.mi.InfoHash, len(info), func(i int) []byte { return metadataPiece(info, i) })
+	// The honest peer is slow, so the liar's pieces are stored first and
+	// the liar is caught, not just outrun.
+	honest := startFakeMetaPeer(t, fx.mi.InfoHash, len(info), func(i int) []byte {
+		time.Sleep(150 * time.Millisecond)
+		return metadataPiece(info, i)
+	})
 	liar := startFakeMetaPeer(t, fx.mi.InfoHash, len(info), func(i int) []byte {
 		return bytes.Repeat([]byte{'x'}, len(metadataPiece(info, i)))
 	})

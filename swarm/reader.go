@@ -37,7 +37,7 @@ const (
 	// seqSlack is how far a read may start from where the previous one
 	// ended and still count as sequential: the kernel's async readahead
 	// sends reads slightly out of order.
-	seqSlack = 2 << 20
+	seqSlack = 4 << 20
 	// mediaHint is how much of a media file's head and tail is fetched on
 	// open: players read the header, then the index at the end.
 	mediaHint = 4 << 20
@@ -154,9 +154,21 @@ func (r *Reader) track(off int64, n int) {
 		r.window = minWindow
 		r.nextOff = off + int64(n)
 	}
+	// The window ends a window past the furthest sequential read, not past
+	// this one: the kernel sends a handle's reads slightly out of order,
+	// and a late read of an earlier chunk must not pull the window's end
+	// back (its pieces' requests would be cancelled, then made again:
+	// bandwidth the swarm sent for nothing).
+	// Likewise its start stays seqSlack behind the furthest read while
+	// reading sequentially: the pieces just behind it may still be on
+	// their way to reads the kernel has not sent yet.
 	l := r.t.layout
-	start := l.PieceAt(min(off, l.Length-1))
-	end := min(l.PieceAt(min(off+int64(n)+r.window, l.Length-1))+1, max(r.hi, start+1))
+	from := off
+	if seq {
+		from = min(off, max(r.nextOff-seqSlack, l.PieceOffset(r.lo)))
+	}
+	start := l.PieceAt(min(from, l.Length-1))
+	end := min(l.PieceAt(min(r.nextOff+r.window, l.Length-1))+1, max(r.hi, start+1))
 	changed := r.sent != [2]int{start, end}
 	r.sent = [2]int{start, end}
 	r.mu.Unlock()

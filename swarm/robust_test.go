@@ -30,8 +30,8 @@ func (s *stallStorage) ReadBlock(piece, begin int, p []byte) (bool, error) {
 }
 
 func TestStalledSeederDoesNotStallDownload(t *testing.T) {
-	// A blocked reader gets the stalled blocks from another peer at once
-	// (urgent duplicates); background fetching gets them back by request
+	// A blocked reader gets the stalled blocks from another peer once their
+	// requests are late (rescueLate); background fetching gets them back by request
 	// timeout, and the staller is snubbed.
 	for _, background := range []bool{false, true} {
 		name := "reader"
@@ -90,6 +90,12 @@ func testStalledSeeder(t *testing.T, background bool) {
 	}
 	if got := <-done; !bytes.Equal(got, fx.data) {
 		t.Fatal("data differs")
+	}
+	// The blocked reader's blocks came back by a second request, late
+	// against the staller's rate; in the background case nothing waited
+	// on them, so nothing was duplicated.
+	if d := tor.Stats().DupRequests; background != (d == 0) {
+		t.Errorf("duplicate requests = %d (background %v)", d, background)
 	}
 }
 

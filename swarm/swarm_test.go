@@ -298,8 +298,23 @@ func TestReadaheadGrowsAndSeekResets(t *testing.T) {
 		}
 	}
 	pieces := func(b int64) int { return int(b / fx.mi.Info.PieceLength) }
-	if last := widths[len(widths)-1]; last < pieces(16<<20) || last > pieces(16<<20)+4 {
-		t.Fatalf("window after 10 sequential reads = %d pieces, want about the 16 MiB cap (%d): %v", last, pieces(16<<20), widths)
+	// The window spans the 16 MiB readahead past the furthest read, plus
+	// up to seqSlack behind it (here all of the 1.25 MiB read so far).
+	if last := widths[len(widths)-1]; last < pieces(16<<20) || last > pieces(16<<20+seqSlack)+4 {
+		t.Fatalf("window after 10 sequential reads = %d pieces, want about the 16 MiB cap (%d) plus at most %d behind: %v", last, pieces(16<<20), pieces(seqSlack), widths)
+	}
+	// A late read of an earlier chunk (the kernel sends reads slightly out
+	// of order) neither pulls the window's end back nor drops the pieces
+	// just behind the furthest read.
+	ends := func() [2]int {
+		c := make(chan [2]int, 1)
+		tor.do(func() { c <- tor.windows[r.id] })
+		return <-c
+	}
+	before := ends()
+	r.track(off-3*read, read)
+	if after := ends(); after[1] < before[1] || after[0] > before[0] {
+		t.Fatalf("an out-of-order read moved the window from %v to %v", before, after)
 	}
 	if widths[0] > pieces(2*minWindow)+2 {
 		t.Fatalf("first window %d pieces, want about %d", widths[0], pieces(minWindow))

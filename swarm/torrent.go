@@ -51,7 +51,12 @@ type Torrent struct {
 	left       atomic.Int64
 	readerIDs  atomic.Int64
 	dhtPeers   atomic.Int64 // peer addresses the DHT returned
-	warmC      chan int     // piece indices for the warmers; nil without a slow tier
+	// Block bytes received and not used, by cause.
+	wastedDup    atomic.Int64 // another peer's copy came first
+	wastedLate   atomic.Int64 // arrived after its request was cancelled or timed out
+	wastedFailed atomic.Int64 // the piece failed its hash check
+	dupReqs      atomic.Int64 // second requests sent for late blocks under blocked reads
+	warmC        chan int     // piece indices for the warmers; nil without a slow tier
 
 	// --- owned by run ---
 	verified  bitfield.Bitfield
@@ -128,6 +133,11 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 	if opts.Prefetch == PrefetchAll && !opts.Seed {
 		t.basePrio = picker.Normal
 	}
+	// A block is asked of a second peer only when that buys time: in true
+	// endgame (every missing piece wanted and requested), or when its
+	// request under a blocked read is late (rescueLate). Streaming with a
+	// window never reaches true endgame: only what is read is wanted.
+	t.pk.SetDuplicates(false, t.basePrio != picker.None)
 	left := mi.Info.Length
 	for i := range t.layout.NumPieces {
 		if st.Has(i) {
@@ -193,6 +203,13 @@ type Stats struct {
 	Downloaded     int64
 	Uploaded       int64
 	Left           int64
+	// Wasted counts block bytes received and thrown away: duplicates,
+	// blocks that arrived after their request was cancelled or timed out,
+	// and pieces that failed their hash check (the sum of the three below).
+	Wasted                              int64
+	WastedDup, WastedLate, WastedFailed int64
+	// DupRequests counts second requests for late blocks under reads.
+	DupRequests int64
 }
 
 // Stats returns current counters.
@@ -204,6 +221,11 @@ func (t *Torrent) Stats() Stats {
 		Downloaded:     t.downloaded.Load(),
 		Uploaded:       t.uploaded.Load(),
 		Left:           t.left.Load(),
+		Wasted:         t.wastedDup.Load() + t.wastedLate.Load() + t.wastedFailed.Load(),
+		WastedDup:      t.wastedDup.Load(),
+		WastedLate:     t.wastedLate.Load(),
+		WastedFailed:   t.wastedFailed.Load(),
+		DupRequests:    t.dupReqs.Load(),
 	}
 }
 
@@ -254,6 +276,8 @@ func (t *Torrent) run() {
 	defer t.shutdown()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	rescue := time.NewTicker(rescueEvery)
+	defer rescue.Stop()
 	t.connectMore()
 	for {
 		var hashIn chan<- hasher.Job
@@ -283,6 +307,8 @@ func (t *Torrent) run() {
 			t.handleStored(r)
 		case now := <-tick.C:
 			t.handleTick(now)
+		case now := <-rescue.C:
+			t.rescueLate(now)
 		}
 	}
 }

@@ -111,6 +111,8 @@ func writeMetrics(w http.ResponseWriter, t *swarm.Torrent, m *metrics) {
 	}
 	counter("btfs_downloaded_bytes_total", "Verified payload bytes downloaded.", s.Downloaded)
 	counter("btfs_uploaded_bytes_total", "Payload bytes uploaded to peers.", s.Uploaded)
+	counter("btfs_wasted_bytes_total", "Block bytes received and thrown away (duplicates, late after a cancel or timeout, failed hash checks).", s.Wasted)
+	counter("btfs_duplicate_requests_total", "Second requests for late blocks under blocked reads.", s.DupRequests)
 	gauge("btfs_peers", "Connected peers.", s.Peers)
 	gauge("btfs_pieces_verified", "Pieces verified and held.", s.PiecesVerified)
 	gauge("btfs_pieces", "Pieces in the torrent.", s.Pieces)

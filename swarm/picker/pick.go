@@ -13,10 +13,10 @@ import "github.com/btfs/btfs/swarm/bitfield"
 // lowest block index that is neither received nor outstanding.
 //
 // Duplicates (a second request for a block outstanding elsewhere) are
-// returned, most urgent first, in two cases: for a Now piece whose every
-// block is requested, right after the fresh Now blocks; and in endgame, when
-// the normal pass found fewer than max blocks and left no unrequested block
-// in any wanted piece this peer has.
+// returned, most urgent first, in two cases (see SetDuplicates): for a Now
+// piece whose every block is requested, right after the fresh Now blocks;
+// and in endgame, when the normal pass found fewer than max blocks and left
+// no unrequested block in any wanted piece this peer has.
 func (p *Picker) Pick(has *bitfield.Bitfield, mine func(Block) bool, max int, out []Block) []Block {
 	if max <= 0 {
 		return out
@@ -33,10 +33,16 @@ func (p *Picker) Pick(has *bitfield.Bitfield, mine func(Block) bool, max int, ou
 		nowEnd++
 	}
 	out, skipNow := p.pickFresh(p.lo, nowEnd, has, mine, limit, out)
-	out = p.pickDup(p.lo, nowEnd, has, mine, limit, out)
+	if p.dupNow {
+		out = p.pickDup(p.lo, nowEnd, has, mine, limit, out)
+	}
 	out, skip := p.pickFresh(nowEnd, p.hi, has, mine, limit, out)
-	if len(out) < limit && !skipNow && !skip {
-		out = p.pickDup(nowEnd, p.hi, has, mine, limit, out)
+	if p.dupEnd && len(out) < limit && !skipNow && !skip {
+		lo := nowEnd
+		if !p.dupNow {
+			lo = p.lo // endgame covers Now pieces too
+		}
+		out = p.pickDup(lo, p.hi, has, mine, limit, out)
 	}
 	return out
 }

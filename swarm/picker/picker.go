@@ -81,6 +81,8 @@ type Picker struct {
 	order  []int32  // order[lo:hi]: wanted pieces, best first (unsorted while dirty)
 	lo, hi int      // the live window of order; piece.pos indexes order
 	dirty  bool     // order must be re-sorted before use
+	dupNow bool     // Pick duplicates blocks of fully requested Now pieces
+	dupEnd bool     // Pick duplicates in endgame
 }
 
 // New makes a picker for numPieces pieces; blocksIn(i) gives the number of
@@ -92,6 +94,8 @@ func New(numPieces int, blocksIn func(piece int) int, seed uint64) *Picker {
 		order:  make([]int32, numPieces),
 		lo:     numPieces / 2,
 		hi:     numPieces / 2,
+		dupNow: true,
+		dupEnd: true,
 	}
 	total := 0
 	for i := range p.pieces {
@@ -115,6 +119,25 @@ func splitmix(s *uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
+}
+
+// SetDuplicates says when Pick may return a second request for a block
+// outstanding elsewhere: now, for a Now piece whose every block is
+// requested; endgame, in endgame (see Pick). Both are on after New. A caller
+// that duplicates Now blocks itself, only when the first request is late,
+// turns now off and uses Duplicate.
+func (p *Picker) SetDuplicates(now, endgame bool) { p.dupNow, p.dupEnd = now, endgame }
+
+// Duplicate records a second request for b, which has exactly one
+// outstanding request and is not received; it reports false (and records
+// nothing) otherwise.
+func (p *Picker) Duplicate(b Block) bool {
+	i := p.block(b)
+	if p.rcv[i] || p.out[i] != 1 || p.pieces[b.Piece].have {
+		return false
+	}
+	p.setBlock(b.Piece, b.Index, false, 2)
+	return true
 }
 
 // SetPriority sets a piece's priority. deadline orders pieces within the

@@ -627,3 +627,47 @@ func checkInvariants(t *testing.T, p *Picker) {
 		}
 	}
 }
+
+// TestDuplicatePolicy: with Now duplicates off, a fully requested Now piece
+// gets no second request from Pick (only Duplicate adds one, once); with
+// endgame off too, nothing is ever duplicated.
+func TestDuplicatePolicy(t *testing.T) {
+	all := bitfield.New(1)
+	all.SetAll()
+	for _, tc := range []struct {
+		name         string
+		now, endgame bool
+		wantDup      int // second requests Pick hands a second peer
+	}{
+		{"now and endgame", true, true, 2},
+		{"endgame only", false, true, 2},
+		{"none", false, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := New(1, func(int) int { return 2 }, 1)
+			p.SetDuplicates(tc.now, tc.endgame)
+			p.SetPriority(0, Now, 0)
+			if got := p.Pick(&all, nil, 8, nil); len(got) != 2 {
+				t.Fatalf("first peer got %v", got)
+			}
+			mine := func(Block) bool { return false }
+			if got := p.Pick(&all, mine, 8, nil); len(got) != tc.wantDup {
+				t.Fatalf("second peer got %v, want %d duplicates", got, tc.wantDup)
+			}
+		})
+	}
+	p := New(1, func(int) int { return 2 }, 1)
+	p.SetDuplicates(false, false)
+	p.SetPriority(0, Now, 0)
+	p.Pick(&all, nil, 8, nil)
+	if !p.Duplicate(Block{0, 1}) || p.Outstanding(Block{0, 1}) != 2 {
+		t.Fatal("Duplicate of a singly requested block failed")
+	}
+	if p.Duplicate(Block{0, 1}) {
+		t.Fatal("a third request was recorded")
+	}
+	p.Received(Block{0, 0})
+	if p.Duplicate(Block{0, 0}) {
+		t.Fatal("a received block was duplicated")
+	}
+}

@@ -40,7 +40,8 @@ fuzz:
 # bench: Go micro-benchmarks (codec, picker, engine, cache, FUSE adapter),
 # then the swarm table against libtorrent (issue 3) on the same seeders,
 # then the streaming table against Debian's C++ btfs (issue 4), then
-# magnet time-to-metadata/first-byte against libtorrent (issue 11).
+# magnet time-to-metadata/first-byte against libtorrent (issue 11), then
+# the efficiency table (issue 12: seeders' bytes, CPU, RSS per read pattern).
 bench: build
 	@BENCH=1 scripts/deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./swarm/... ./cache/ ./fs/
@@ -48,6 +49,7 @@ bench: build
 	scripts/bench-cache.sh
 	scripts/bench-stream.sh
 	scripts/bench-magnet.sh
+	scripts/bench-efficiency.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -13,9 +13,9 @@ import (
 )
 
 // Reader reads torrent bytes, fetching what is missing with priority and
-// keeping a readahead window ahead of its position. Sequential reads double
-// the window up to TorrentOptions.Readahead; a seek shrinks it back and
-// re-centres it. Use one Reader per open file handle; ReadAt is safe for
+// keeping a readahead window ahead of its position. Sequential reads grow
+// the window from minWindow, doubling up to TorrentOptions.Readahead; a
+// seek drops it to nothing until the next sequential read. Use one Reader per open file handle; ReadAt is safe for
 // concurrent use (the kernel sends several reads of a handle at once).
 type Reader struct {
 	t      *Torrent
@@ -33,7 +33,7 @@ type Reader struct {
 
 // Readahead window bounds.
 const (
-	minWindow = 1 << 20 // after open or a seek
+	minWindow = 1 << 20 // on the first sequential read after open or a seek
 	// seqSlack is how far a read may start from where the previous one
 	// ended and still count as sequential: the kernel's async readahead
 	// sends reads slightly out of order.
@@ -148,10 +148,13 @@ func (r *Reader) track(off int64, n int) {
 	seq := r.nextOff >= 0 && off >= r.nextOff-seqSlack && off <= r.nextOff+seqSlack
 	switch {
 	case seq && off+int64(n) > r.nextOff:
-		r.window = min(r.window*2, max(r.t.opts.Readahead, minWindow))
+		r.window = min(max(r.window*2, minWindow), max(r.t.opts.Readahead, minWindow))
 		r.nextOff = off + int64(n)
 	case !seq:
-		r.window = minWindow
+		// After a seek (or the first read) nothing is fetched beyond the
+		// read until a second read shows the reader is sequential: a
+		// random reader must not cost the swarm readahead it never uses.
+		r.window = 0
 		r.nextOff = off + int64(n)
 	}
 	// The window ends a window past the furthest sequential read, not past

@@ -320,13 +320,17 @@ func TestReadaheadGrowsAndSeekResets(t *testing.T) {
 		t.Fatalf("first window %d pieces, want about %d", widths[0], pieces(minWindow))
 	}
 	r.track(150<<20, read) // seek
-	if w := window(); w > pieces(2*minWindow)+2 {
-		t.Fatalf("window after a seek = %d pieces, want it back near %d", w, pieces(minWindow))
+	if w := window(); w > pieces(read)+1 {
+		t.Fatalf("window after a seek = %d pieces, want only the read's %d: nothing ahead until the reader proves sequential", w, pieces(read))
 	}
 	start := make(chan int, 1)
 	tor.do(func() { start <- tor.windows[r.id][0] })
 	if s := <-start; s != int((150<<20)/fx.mi.Info.PieceLength) {
 		t.Fatalf("window starts at piece %d after seeking to piece %d", s, (150<<20)/fx.mi.Info.PieceLength)
+	}
+	r.track(150<<20+read, read) // sequential again: the window opens
+	if w := window(); w < pieces(minWindow) {
+		t.Fatalf("window after a sequential read past a seek = %d pieces, want at least %d", w, pieces(minWindow))
 	}
 }
 

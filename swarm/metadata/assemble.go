@@ -25,24 +25,39 @@ type Result[K comparable] struct {
 	Bad  []K    // peers proven to have sent wrong data, now banned; each is reported once
 }
 
-// attempt returns the attempt to work on, choosing a size if there is none
-// yet, if nothing is stored yet, or if no peer claims its size any more. It
-// is only called with at least one peer.
+// attempt returns the attempt to work on. It abandons the current one if no
+// peer claims its size any more or it stalled; it keeps it if a piece is
+// stored, or once maxSwitches changes of size were made and a peer was
+// asked; otherwise it chooses a size (see choose). It is only called with at
+// least one peer.
 func (f *Fetcher[K]) attempt() *attempt[K] {
-	if a := f.att; a != nil && a.got > 0 && f.claimed(a.size) {
-		return a
-	}
-	counts := make(map[int]int)
-	best := 0
-	for _, p := range f.peers {
-		counts[p.size]++
-		if n, b := counts[p.size], counts[best]; n > b || n == b && p.size < best {
-			best = p.size
+	prev, avoid := f.att, 0
+	if a := prev; a != nil {
+		switch {
+		case !f.claimed(a.size):
+			f.abandon(false)
+		case f.stalled(a):
+			f.abandon(true)
+			avoid = a.size
+		case a.got > 0 || f.switches >= maxSwitches && a.have != nil:
+			return a
 		}
 	}
-	if f.att == nil || f.att.size != best {
-		f.drop()
-		f.att = &attempt[K]{size: best}
+	size := f.choose(avoid)
+	if a := f.att; a != nil && a.size == size {
+		return a
+	}
+	if prev != nil && f.switches < maxSwitches {
+		f.switches++
+	}
+	f.drop()
+	f.att = &attempt[K]{size: size}
+	for _, p := range f.peers {
+		if p.size == size {
+			for i := range p.slots {
+				p.slots[i].failed = false
+			}
+		}
 	}
 	return f.att
 }

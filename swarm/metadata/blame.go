@@ -86,9 +86,18 @@ func (f *Fetcher[K]) blame(a *attempt[K]) []K {
 
 // convict is called once info is verified. It bans every remembered
 // contributor that sent a piece other than info's, or any piece of a size
-// other than info's, returns them, and forgets the failures.
+// other than info's (in a failure or an abandoned attempt), returns them,
+// and forgets the failures and abandoned attempts.
 func (f *Fetcher[K]) convict(info []byte) []K {
 	var bad []K
+	for _, r := range f.strays {
+		if r.size != len(info) {
+			for _, k := range r.from {
+				bad = f.ban(bad, k)
+			}
+		}
+	}
+	f.strays = nil
 	var sums [][20]byte
 	for _, r := range f.failed {
 		if r.size != len(info) {

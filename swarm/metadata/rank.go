@@ -171,12 +171,13 @@ func (v *view[K]) eligible(k K, i int) bool {
 	return true
 }
 
-// stale reports whether q rejected piece i or let a request for it expire.
+// stale reports whether q rejected piece i or let a request for it expire,
+// in this attempt or unanswered since.
 func (v *view[K]) stale(q K, i int) bool {
 	p := v.f.peers[q]
 	if p.slots == nil {
 		return false
 	}
 	s := p.slots[i]
-	return s.rejected || s.asked > 0 && !slices.ContainsFunc(p.reqs, func(r request) bool { return r.piece == i })
+	return s.rejected || s.failed || s.asked > 0 && !slices.ContainsFunc(p.reqs, func(r request) bool { return r.piece == i })
 }

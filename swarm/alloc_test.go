@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"bufio"
 	"net"
 	"testing"
 
@@ -28,22 +29,28 @@ func TestBlockPathAllocations(t *testing.T) {
 		tor.pk.PeerBitfield(&p.bf)
 		tor.peers[p] = struct{}{}
 		defer delete(tor.peers, p)
+		// The peer's writer sends our requests down the pipe; we read
+		// them at the other end.
+		writerDone := make(chan struct{})
+		go func() { defer close(writerDone); p.pc.WriteLoop() }()
+		defer func() { p.shut(); <-writerDone }()
+		r := wire.NewReader(bufio.NewReader(c2), wire.Limits{})
 		tor.fillRequests(p)
-		var reqs []outItem
 		next := func() wire.Message {
-			if len(reqs) == 0 {
-				p.qmu.Lock()
-				reqs, p.q = p.q, reqs[:0]
-				p.qmu.Unlock()
+			for {
+				m, err := r.Read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.ID == wire.Request {
+					return m
+				}
 			}
-			it := reqs[0]
-			reqs = reqs[1:]
-			return it.msg
 		}
 		block := func() {
 			r := next()
 			off := tor.layout.PieceOffset(int(r.Index)) + int64(r.Begin)
-			payload := tor.blocks.copyOf(fx.data[off : off+int64(r.Length)])
+			payload := tor.blocks.Copy(fx.data[off : off+int64(r.Length)])
 			if err := tor.handleBlock(p, wire.Message{ID: wire.Piece, Index: r.Index, Begin: r.Begin, Payload: payload}); err != nil {
 				t.Error(err)
 			}

@@ -61,7 +61,7 @@ func (t *Torrent) choke(p *peer) {
 		return
 	}
 	p.amChoking = true
-	dropped := p.dropServes(func(m wire.Message) bool { return p.fast && p.ourAllowed[int(m.Index)] })
+	dropped := p.pc.DropServes(func(m wire.Message) bool { return p.fast && p.ourAllowed[int(m.Index)] })
 	p.send(wire.Message{ID: wire.Choke})
 	if p.fast {
 		for _, m := range dropped {

@@ -25,7 +25,7 @@ const maxStrikes = 8
 func (t *Torrent) handleEvent(ev peerEvent) {
 	p := ev.p
 	if _, ok := t.peers[p]; !ok {
-		t.blocks.put(ev.msg)
+		t.blocks.Put(ev.msg)
 		return
 	}
 	if ev.err != nil {
@@ -92,9 +92,7 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 	case wire.Request:
 		t.handleRequest(p, m)
 	case wire.Cancel:
-		if p.dropServe(m.Index, m.Begin, m.Length) {
-			p.served.Add(-1)
-		}
+		p.pc.Cancel(m.Index, m.Begin, m.Length)
 	case wire.Piece:
 		return t.handleBlock(p, m)
 	case wire.Extended:
@@ -175,28 +173,19 @@ func (t *Torrent) updateInterest(p *peer) {
 // handleRequest queues a block for a peer when we may and can serve it.
 func (t *Torrent) handleRequest(p *peer, m wire.Message) {
 	ok := (!p.amChoking || p.fast && p.ourAllowed[int(m.Index)]) && t.layout.ValidBlock(m.Index, m.Begin, m.Length) &&
-		t.verified.Has(int(m.Index)) && p.served.Load() < maxServeQueue
+		t.verified.Has(int(m.Index)) && p.pc.Queued() < maxServeQueue
 	if !ok {
 		if p.fast {
 			p.send(wire.Message{ID: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
 		}
 		return
 	}
-	p.served.Add(1)
-	p.enqueue(outItem{msg: wire.Message{ID: wire.Piece, Index: m.Index, Begin: m.Begin, Length: m.Length}, serve: true})
-}
-
-// servedDone is called by a writer goroutine after it wrote (n > 0) or
-// gave up on a queued block.
-func (t *Torrent) servedDone(p *peer, n int) {
-	p.served.Add(-1)
-	p.uploaded.Add(int64(n))
-	t.uploaded.Add(int64(n))
+	p.pc.Serve(m)
 }
 
 // handleBlock stores a block we asked for.
 func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
-	defer t.blocks.put(m)
+	defer t.blocks.Put(m)
 	piece := int(m.Index)
 	if !t.layout.ValidBlock(m.Index, m.Begin, uint32(len(m.Payload))) || m.Begin%metainfo.BlockSize != 0 {
 		return fmt.Errorf("piece message: bad block %d/%d+%d", m.Index, m.Begin, len(m.Payload))

@@ -23,6 +23,7 @@ import (
 // serve(piece) (nil: a reject). It may also send a PEX message.
 type fakeMetaPeer struct {
 	ln       net.Listener
+	hsDelay  time.Duration // before the extension handshake
 	size     int
 	serve    func(piece int) []byte
 	pex      *pex.Msg
@@ -70,6 +71,7 @@ func (f *fakeMetaPeer) handle(c net.Conn, ih [20]byte) {
 		_, err := c.Write(b)
 		return err == nil
 	}
+	time.Sleep(f.hsDelay)
 	eh, _ := wire.ExtHandshakeMsg{M: map[string]uint8{"ut_metadata": 3, "ut_pex": 4}, MetadataSize: f.size}.AppendBinary(nil)
 	if !send(0, eh) {
 		return
@@ -176,6 +178,9 @@ func TestFetchMetadataHostile(t *testing.T) {
 	rejecter := startFakeMetaPeer(t, fx.mi.InfoHash, len(info), func(int) []byte { return nil })
 	neighbour := startFakeMetaPeer(t, fx.mi.InfoHash, len(info), func(i int) []byte { return metadataPiece(info, i) })
 	rejecter.pex = &pex.Msg{Added: []pex.Peer{{Addr: neighbour.addr()}}}
+	// The honest peers also offer the metadata late, so the liar is
+	// always asked first.
+	honest.hsDelay, neighbour.hsDelay = 300*time.Millisecond, 300*time.Millisecond
 
 	c := newTestClient(t)
 	mg := &metainfo.Magnet{InfoHash: fx.mi.InfoHash, Peers: []netip.AddrPort{liar.addr(), huge.addr(), rejecter.addr(), honest.addr()}}

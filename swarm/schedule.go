@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"sync"
 	"time"
 
 	"github.com/btfs/btfs/swarm/bitfield"
@@ -189,7 +188,7 @@ func (t *Torrent) expireRequests(p *peer, now time.Time) {
 	got := p.downloaded - p.lastDownloaded
 	p.lastDownloaded = p.downloaded
 	p.rate = 0.5*p.rate + 0.5*float64(got) // bytes per tick (one second)
-	up := p.uploaded.Load()
+	up := p.pc.Uploaded()
 	p.upRate = 0.5*p.upRate + 0.5*float64(up-p.lastUploaded)
 	p.lastUploaded = up
 	switch {
@@ -221,27 +220,4 @@ func (t *Torrent) allowedBitfield(p *peer) bitfield.Bitfield {
 		}
 	}
 	return bf
-}
-
-// blockPool recycles 16 KiB buffers for block payloads between reader
-// goroutines and the loop. It holds array pointers, so Put allocates
-// nothing.
-type blockPool struct{ p sync.Pool }
-
-func (bp *blockPool) copyOf(b []byte) []byte {
-	if len(b) != metainfo.BlockSize {
-		return append([]byte(nil), b...)
-	}
-	buf, _ := bp.p.Get().(*[metainfo.BlockSize]byte)
-	if buf == nil {
-		buf = new([metainfo.BlockSize]byte)
-	}
-	copy(buf[:], b)
-	return buf[:]
-}
-
-func (bp *blockPool) put(m wire.Message) {
-	if m.ID == wire.Piece && len(m.Payload) == metainfo.BlockSize && cap(m.Payload) == metainfo.BlockSize {
-		bp.p.Put((*[metainfo.BlockSize]byte)(m.Payload))
-	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/btfs/btfs/swarm/choker"
 	"github.com/btfs/btfs/swarm/hasher"
 	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/peerconn"
 	"github.com/btfs/btfs/swarm/picker"
 	"github.com/btfs/btfs/swarm/wire"
 )
@@ -29,7 +30,7 @@ type Torrent struct {
 	storage Storage
 	opts    TorrentOptions
 	log     *slog.Logger
-	blocks  blockPool
+	blocks  peerconn.Pool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -461,8 +462,8 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
 	if d := t.dhtNode(); d != nil && hs.DHT() {
 		p.send(wire.Message{ID: wire.Port, Port: d.Addr().Port()})
 	}
-	t.wg.Go(p.readLoop)
-	t.wg.Go(p.writeLoop)
+	t.wg.Go(p.pc.ReadLoop)
+	t.wg.Go(p.pc.WriteLoop)
 	t.log.Debug("peer connected", "peer", p.addr, "outgoing", outgoing)
 }
 

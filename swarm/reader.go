@@ -41,11 +41,11 @@ const (
 	// mediaHint is how much of a media file's head and tail is fetched on
 	// open: players read the header, then the index at the end.
 	mediaHint = 4 << 20
-	// warmAhead is how many pieces from a reader's position are loaded
-	// from the disk cache into memory ahead of it.
+	// warmAhead is how many pieces from a reader's position the storage
+	// is asked to warm ahead of it: the disk cache checks a piece's first
+	// read since start there, off the read path, and leaves it in the page
+	// cache; ReadAt then preads just the range it needs (ReadBlock).
 	warmAhead = 8
-	// largeFile makes any file this big count as media.
-	largeFile = 64 << 20
 )
 
 var mediaExt = map[string]bool{
@@ -72,10 +72,10 @@ func (t *Torrent) NewReader(f metainfo.File) *Reader {
 	return r
 }
 
+// isMedia reports whether f's name says it is audio or video: only those
+// get their head and tail fetched on open (for other files, a guess the
+// swarm would pay for whenever it is wrong).
 func isMedia(f metainfo.File) bool {
-	if f.Length >= largeFile {
-		return true
-	}
 	if len(f.Path) == 0 {
 		return false
 	}

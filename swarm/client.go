@@ -249,6 +249,10 @@ type TorrentOptions struct {
 	// ahead of it (the window grows to it on sequential reads); default
 	// 32 MiB.
 	Readahead int64
+	// Backlog bounds the bytes of complete pieces waiting for the hasher
+	// or storage; past it no new blocks are requested. Default 64 MiB; a
+	// mount with a small memory cache passes less.
+	Backlog int64
 }
 
 // Prefetch is what a torrent fetches besides the pieces under reads.

@@ -202,6 +202,7 @@ func (r *Reader) Close() error {
 		delete(r.t.windows, r.id)
 		delete(r.t.hints, r.id)
 		r.t.prioDirty = true
+		r.t.updatePriorities()
 	})
 	return nil
 }
@@ -265,4 +266,5 @@ func (t *Torrent) handleUnwait(piece int, ch chan []byte) {
 		t.waiters[piece] = ws
 	}
 	t.prioDirty = true
+	t.updatePriorities() // a piece nobody waits for any more stops now
 }

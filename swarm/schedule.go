@@ -18,9 +18,9 @@ const (
 	maxPipeline = 512
 	// pipelineSeconds of data at a peer's measured rate stay in flight.
 	pipelineSeconds = 1.0
-	// maxBacklog bounds the bytes of downloaded pieces waiting for the
-	// hasher or for storage; past it no new blocks are requested.
-	maxBacklog = 64 << 20
+	// defaultBacklog bounds the bytes of downloaded pieces waiting for
+	// the hasher or for storage; past it no new blocks are requested.
+	defaultBacklog = 64 << 20
 	// urgentExtra is how many requests past a full pipeline a peer may
 	// get for pieces a read is blocked on.
 	urgentExtra = 16
@@ -86,7 +86,8 @@ func (t *Torrent) updatePriorities() {
 }
 
 // cancelUnwanted withdraws requests for pieces nobody wants any more (a
-// reader seeked away or closed), so peers' queues hold what is wanted now.
+// reader seeked away or closed), so peers' queues hold what is wanted now,
+// and gives back the buffers of those pieces' partial downloads.
 func (t *Torrent) cancelUnwanted() {
 	for p := range t.peers {
 		for ref := range p.inflight {
@@ -96,6 +97,18 @@ func (t *Torrent) cancelUnwanted() {
 				p.send(wire.Message{ID: wire.Cancel, Index: uint32(ref.piece), Begin: uint32(ref.block * metainfo.BlockSize), Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
 			}
 		}
+	}
+	for i, pd := range t.pending {
+		if t.pk.Priority(i) != picker.None || t.pk.PieceReceived(i) {
+			continue // wanted, or complete and on its way to the hasher
+		}
+		for b, from := range pd.from {
+			if from != nil {
+				t.wastedDiscarded.Add(int64(t.layout.BlockSize(i, b)))
+			}
+		}
+		delete(t.pending, i)
+		t.pk.Failed(i) // its received blocks are missing again
 	}
 }
 
@@ -118,7 +131,7 @@ func (t *Torrent) fillRequests(p *peer) {
 		}
 		return
 	}
-	if int64(len(t.storing)+len(t.hashQ))*t.layout.PieceLength > maxBacklog {
+	if int64(len(t.storing)+len(t.hashQ))*t.layout.PieceLength > t.opts.Backlog {
 		return // storage is behind: do not buffer more (handleStored refills)
 	}
 	t.updatePriorities()

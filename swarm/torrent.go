@@ -56,8 +56,10 @@ type Torrent struct {
 	wastedDup    atomic.Int64 // another peer's copy came first
 	wastedLate   atomic.Int64 // arrived after its request was cancelled or timed out
 	wastedFailed atomic.Int64 // the piece failed its hash check
-	dupReqs      atomic.Int64 // second requests sent for late blocks under blocked reads
-	warmC        chan int     // piece indices for the warmers; nil without a slow tier
+	// a partial download nobody wanted any more
+	wastedDiscarded atomic.Int64
+	dupReqs         atomic.Int64 // second requests sent for late blocks under blocked reads
+	warmC           chan int     // piece indices for the warmers; nil without a slow tier
 
 	// --- owned by run ---
 	verified  bitfield.Bitfield
@@ -106,6 +108,9 @@ type pieceDL struct {
 func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) *Torrent {
 	if opts.Readahead <= 0 {
 		opts.Readahead = 32 << 20
+	}
+	if opts.Backlog <= 0 {
+		opts.Backlog = defaultBacklog
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := &Torrent{
@@ -206,9 +211,10 @@ type Stats struct {
 	Left           int64
 	// Wasted counts block bytes received and thrown away: duplicates,
 	// blocks that arrived after their request was cancelled or timed out,
-	// and pieces that failed their hash check (the sum of the three below).
-	Wasted                              int64
-	WastedDup, WastedLate, WastedFailed int64
+	// pieces that failed their hash check, and partial downloads given up
+	// when nobody wanted them any more (the sum of the four below).
+	Wasted                                               int64
+	WastedDup, WastedLate, WastedFailed, WastedDiscarded int64
 	// DupRequests counts second requests for late blocks under reads.
 	DupRequests int64
 }
@@ -216,17 +222,18 @@ type Stats struct {
 // Stats returns current counters.
 func (t *Torrent) Stats() Stats {
 	return Stats{
-		Peers:          int(t.nPeers.Load()),
-		PiecesVerified: int(t.nVerified.Load()),
-		Pieces:         t.layout.NumPieces,
-		Downloaded:     t.downloaded.Load(),
-		Uploaded:       t.uploaded.Load(),
-		Left:           t.left.Load(),
-		Wasted:         t.wastedDup.Load() + t.wastedLate.Load() + t.wastedFailed.Load(),
-		WastedDup:      t.wastedDup.Load(),
-		WastedLate:     t.wastedLate.Load(),
-		WastedFailed:   t.wastedFailed.Load(),
-		DupRequests:    t.dupReqs.Load(),
+		Peers:           int(t.nPeers.Load()),
+		PiecesVerified:  int(t.nVerified.Load()),
+		Pieces:          t.layout.NumPieces,
+		Downloaded:      t.downloaded.Load(),
+		Uploaded:        t.uploaded.Load(),
+		Left:            t.left.Load(),
+		Wasted:          t.wastedDup.Load() + t.wastedLate.Load() + t.wastedFailed.Load() + t.wastedDiscarded.Load(),
+		WastedDiscarded: t.wastedDiscarded.Load(),
+		WastedDup:       t.wastedDup.Load(),
+		WastedLate:      t.wastedLate.Load(),
+		WastedFailed:    t.wastedFailed.Load(),
+		DupRequests:     t.dupReqs.Load(),
 	}
 }
 

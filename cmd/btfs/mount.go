@@ -165,14 +165,17 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			defer dt.Close()
 		}
 	}
-	// Keep the heap near the memory cache: a soft limit makes Go's GC work
+	// One byte budget: the memory cache, plus complete pieces waiting for
+	// the hasher or the disk (a quarter of the cache, at most 64 MiB),
+	// plus a little for everything else. A soft limit makes Go's GC work
 	// harder as the process approaches it instead of doubling the heap.
+	backlog := min(64<<20, memCache.n/4)
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memCache.n + memCache.n/4 + 96<<20)
+		debug.SetMemoryLimit(memCache.n + backlog + 40<<20)
 	}
 	pieces := cache.New(memCache.n).Pieces(mi.InfoHash, dt, mi.Info.Layout().PieceSize)
 	t, err := cl.AddTorrent(mi, pieces, swarm.TorrentOptions{
-		Peers: append(met, nf.peers...), Readahead: min(*readahead<<20, memCache.n/4), Prefetch: pf,
+		Peers: append(met, nf.peers...), Readahead: min(*readahead<<20, memCache.n/4), Prefetch: pf, Backlog: backlog,
 	})
 	if err != nil {
 		cl.Close()

@@ -43,7 +43,8 @@ type mountStatus struct {
 	WastedDup      int64           `json:"wasted_duplicate_bytes"`
 	WastedLate     int64           `json:"wasted_late_bytes"` // after a cancel or timeout
 	WastedFailed   int64           `json:"wasted_failed_bytes"`
-	DupRequests    int64           `json:"duplicate_requests"` // second requests for late blocks under reads
+	WastedDiscard  int64           `json:"wasted_discarded_bytes"` // partial downloads nobody wanted any more
+	DupRequests    int64           `json:"duplicate_requests"`     // second requests for late blocks under reads
 	DownloadRate   float64         `json:"download_rate"`
 	UploadRate     float64         `json:"upload_rate"`
 	Peers          int             `json:"peers"`
@@ -234,7 +235,7 @@ func (s *statusServer) status(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *c
 	ms := mountStatus{
 		Mountpoint: s.dir, Phase: "mounted", Name: mi.Info.Name, InfoHash: mi.HexHash(),
 		PID: os.Getpid(), Size: mi.Info.Length, PiecesVerified: st.PiecesVerified, Pieces: st.Pieces,
-		Downloaded: st.Downloaded, Uploaded: st.Uploaded, Wasted: st.Wasted, WastedDup: st.WastedDup, WastedLate: st.WastedLate, WastedFailed: st.WastedFailed, DupRequests: st.DupRequests, DownloadRate: down, UploadRate: up, Peers: st.Peers,
+		Downloaded: st.Downloaded, Uploaded: st.Uploaded, Wasted: st.Wasted, WastedDup: st.WastedDup, WastedLate: st.WastedLate, WastedFailed: st.WastedFailed, WastedDiscard: st.WastedDiscarded, DupRequests: st.DupRequests, DownloadRate: down, UploadRate: up, Peers: st.Peers,
 		ETASeconds: -1, Files: []fileStatus{}, Trackers: []trackerStatus{},
 	}
 	ms.MemoryCache = pieces.MemBytes()
@@ -449,8 +450,8 @@ func printStatus(w io.Writer, ms *mountStatus) {
 	fmt.Fprintf(w, "  cache      %s in memory, %s on disk\n", humanBytes(ms.MemoryCache), humanBytes(ms.DiskCache))
 	fmt.Fprintf(w, "  transfer   down %s (%s/s), up %s (%s/s), %d peers\n",
 		humanBytes(ms.Downloaded), humanBytes(int64(ms.DownloadRate)), humanBytes(ms.Uploaded), humanBytes(int64(ms.UploadRate)), ms.Peers)
-	fmt.Fprintf(w, "  waste      %s received and thrown away (%s duplicates, %s late, %s in failed pieces), %d duplicate requests\n",
-		humanBytes(ms.Wasted), humanBytes(ms.WastedDup), humanBytes(ms.WastedLate), humanBytes(ms.WastedFailed), ms.DupRequests)
+	fmt.Fprintf(w, "  waste      %s received and thrown away (%s duplicates, %s late, %s in failed pieces, %s of abandoned pieces), %d duplicate requests\n",
+		humanBytes(ms.Wasted), humanBytes(ms.WastedDup), humanBytes(ms.WastedLate), humanBytes(ms.WastedFailed), humanBytes(ms.WastedDiscard), ms.DupRequests)
 	for _, f := range ms.Files {
 		pct := 100.0
 		if f.Size > 0 {

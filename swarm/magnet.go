@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"github.com/btfs/btfs/swarm/announce"
 	"github.com/btfs/btfs/swarm/metadata"
 	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/peerconn"
 	"github.com/btfs/btfs/swarm/pex"
 	"github.com/btfs/btfs/swarm/wire"
 )
@@ -24,7 +24,7 @@ const (
 	// unanswered before another peer is asked.
 	metaRequestTimeout = 5 * time.Second
 	// metaOutbox bounds the messages queued for one connection.
-	metaOutbox = 16
+	metaOutbox = 64
 )
 
 // MetadataStatus is the progress of a metadata fetch.
@@ -120,10 +120,8 @@ type metaPeers struct {
 
 // metaConn is one connection of a fetch.
 type metaConn struct {
-	conn   net.Conn
+	pc     *peerconn.Conn
 	addr   netip.AddrPort
-	out    chan []byte // bounded outbox; full = the peer is not reading
-	done   chan struct{}
 	meta   uint8 // their ut_metadata id
 	pex    uint8
 	closed bool
@@ -253,15 +251,28 @@ func (f *metaFetch) dial(a netip.AddrPort) {
 		f.deliver(metaEvent{addr: a, dial: true, err: err})
 		return
 	}
-	// The fetch's end closes the connection, whoever holds it then.
-	defer context.AfterFunc(f.ctx, func() { conn.Close() })()
-	mc := &metaConn{conn: conn, addr: a, out: make(chan []byte, metaOutbox), done: make(chan struct{})}
+	mc := &metaConn{addr: a}
+	mc.pc = peerconn.New(f.ctx, conn, peerconn.Config{
+		// Bitfields, haves, ... mean nothing before we know the torrent:
+		// only extended messages (and a DHT port) reach the loop.
+		Limits: wire.Limits{MaxBitfield: 1 << 20},
+		Deliver: func(ev peerconn.Event) bool {
+			if ev.Err == nil && ev.Msg.ID == wire.Port && ev.Msg.Port != 0 && f.c.dht != nil && !f.opts.NoDHT {
+				f.c.dht.AddNode(netip.AddrPortFrom(mc.addr.Addr(), ev.Msg.Port))
+			}
+			if ev.Err == nil && ev.Msg.ID != wire.Extended {
+				return true
+			}
+			return f.deliver(metaEvent{mc: mc, msg: ev.Msg, err: ev.Err})
+		},
+		MaxOutbox: metaOutbox,
+	})
 	if !f.deliver(metaEvent{mc: mc, addr: a, dial: true}) {
-		conn.Close()
+		mc.pc.Close()
 		return
 	}
-	f.wg.Go(func() { f.writeLoop(mc) })
-	f.readLoop(mc)
+	f.wg.Go(mc.pc.WriteLoop)
+	mc.pc.ReadLoop()
 }
 
 func (f *metaFetch) handshake(a netip.AddrPort) (net.Conn, error) {
@@ -304,47 +315,6 @@ func (f *metaFetch) handshake(a netip.AddrPort) (net.Conn, error) {
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return conn, nil
-}
-
-// readLoop forwards extended messages to the loop; the rest (bitfields,
-// haves, ...) means nothing before we know the torrent and is dropped.
-func (f *metaFetch) readLoop(mc *metaConn) {
-	r := wire.NewReader(bufio.NewReaderSize(mc.conn, 32*1024), wire.Limits{MaxBitfield: 1 << 20})
-	for {
-		_ = mc.conn.SetReadDeadline(time.Now().Add(readIdleTimeout))
-		m, err := r.Read()
-		if err != nil {
-			f.deliver(metaEvent{mc: mc, err: err})
-			return
-		}
-		if m.KeepAlive || m.ID != wire.Extended {
-			if m.ID == wire.Port && m.Port != 0 && f.c.dht != nil && !f.opts.NoDHT {
-				f.c.dht.AddNode(netip.AddrPortFrom(mc.addr.Addr(), m.Port))
-			}
-			continue
-		}
-		m.Payload = append([]byte(nil), m.Payload...)
-		if !f.deliver(metaEvent{mc: mc, msg: m}) {
-			return
-		}
-	}
-}
-
-func (f *metaFetch) writeLoop(mc *metaConn) {
-	for {
-		select {
-		case <-mc.done:
-			return
-		case <-f.ctx.Done():
-			return
-		case b := <-mc.out:
-			_ = mc.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := mc.conn.Write(b); err != nil {
-				f.deliver(metaEvent{mc: mc, err: err})
-				return
-			}
-		}
-	}
 }
 
 func (f *metaFetch) deliver(ev metaEvent) bool {
@@ -449,15 +419,7 @@ func (f *metaFetch) sendExt(mc *metaConn, id uint8, msg metadata.Msg) {
 	if err != nil {
 		return
 	}
-	b, err := (&wire.Message{ID: wire.Extended, ExtID: id, Payload: payload}).AppendBinary(nil)
-	if err != nil {
-		return
-	}
-	select {
-	case mc.out <- b:
-	default:
-		f.drop(mc, errors.New("peer does not read"))
-	}
+	mc.pc.Send(wire.Message{ID: wire.Extended, ExtID: id, Payload: payload})
 }
 
 // request asks mc for the pieces the fetcher gives it.
@@ -496,8 +458,7 @@ func (f *metaFetch) drop(mc *metaConn, err error) {
 	mc.closed = true
 	delete(f.conns, mc)
 	f.fetcher.RemovePeer(mc)
-	close(mc.done)
-	mc.conn.Close()
+	mc.pc.Close()
 	f.c.log.Debug("metadata: peer dropped", "peer", mc.addr, "err", err)
 }
 

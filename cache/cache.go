@@ -64,6 +64,13 @@ func (s *Store) Get(k Key) ([]byte, bool) {
 	return s.lru.Get(k)
 }
 
+// Peek returns a piece without touching its recency.
+func (s *Store) Peek(k Key) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lru.Peek(k)
+}
+
 // Contains reports whether a piece is held, without touching its recency.
 func (s *Store) Contains(k Key) bool {
 	s.mu.Lock()

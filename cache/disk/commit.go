@@ -45,7 +45,7 @@ func (c *Cache) commit() error {
 		}
 		j := commitJob{st: st}
 		if st.dirty {
-			j.bitmap = encodeBitmap(st.held, st.numPieces)
+			j.bitmap = encodeBitmap(st.pieceSums, st.numPieces)
 			j.fresh, st.unsynced = st.unsynced, nil
 			st.dirty = false
 		}
@@ -105,7 +105,8 @@ func (c *Cache) commitOne(j commitJob) error {
 
 // datasync fdatasyncs j's data file if it has fresh pieces. On failure the
 // fresh pieces stay unsynced and lose their trust: the kernel may have
-// dropped their dirty pages, so they are re-hashed before their next read.
+// dropped their dirty pages, so they are checked again (CRC-32C, else
+// SHA-1) before their next read.
 func (c *Cache) datasync(j commitJob, step func(string) error) error {
 	if len(j.fresh) == 0 {
 		return nil

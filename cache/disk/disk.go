@@ -4,13 +4,18 @@
 //
 // Layout: Dir/<40 lower-case hex info-hash>/ holds `data` (sparse, the
 // torrent's length), `pieces` (bitmap of pieces whose bytes were durable
-// when it was written) and `meta` (JSON). Nothing in a path comes from the
-// torrent. Dir/lock is flock'ed by the process that has the cache open.
+// when it was written, with each one's CRC-32C) and `meta` (JSON). Nothing
+// in a path comes from the torrent. Dir/lock is flock'ed by the process
+// that has the cache open.
 //
 // A bit reaches `pieces` only after the data file was fdatasync'ed (group
-// commit, every Options.SyncEvery). An evicted piece's hole may be punched
-// before the next bitmap is written, so after a crash a bit can name a hole:
-// that is why a piece read back from disk is re-hashed before it is trusted.
+// commit, every Options.SyncEvery); bits and CRCs are replaced together by
+// one atomic rename. An evicted piece's hole may be punched before the next
+// bitmap is written, so after a crash a bit can name a hole: that is why a
+// piece read back from disk is checked before it is trusted, once per
+// process: its CRC-32C (taken from the verified bytes at Put), and its
+// SHA-1 only if the CRC does not match or is unknown (a store written in
+// format 1, before CRCs); a piece that fails both is dropped.
 package disk
 
 import (
@@ -54,7 +59,7 @@ type Meta struct {
 	Name        string     // display only (shown by List), never used in paths
 	PieceLength int64      // bytes per piece, the last one may be shorter
 	Length      int64      // total bytes
-	Hashes      [][20]byte // one per piece; re-verifies pieces read back from disk
+	Hashes      [][20]byte // one per piece; checks pieces read back from disk whose CRC-32C fails
 }
 
 // Entry describes one torrent held in the cache.
@@ -99,8 +104,8 @@ type Cache struct {
 	warnedFull  atomic.Bool
 	warnedPunch atomic.Bool
 
-	// hook, if set (tests only), is called before each step of a commit;
-	// an error fails that step.
+	// hook, if set (tests only), is called before each step of a commit
+	// and before the read of a first-read check; an error fails that step.
 	hook func(ih [20]byte, step string) error
 
 	stopC chan struct{}

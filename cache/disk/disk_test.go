@@ -102,7 +102,8 @@ func TestBadArguments(t *testing.T) {
 }
 
 // TestPersistenceRehash shows pieces survive a reopen and that the first
-// read of each is re-hashed: a piece corrupted on disk while closed is dropped.
+// read of each is checked: a piece corrupted on disk while closed fails its
+// CRC-32C, then its SHA-1, and is dropped.
 func TestPersistenceRehash(t *testing.T) {
 	dir := t.TempDir()
 	f := newFake(2, 32<<10, 4*32<<10+5)
@@ -135,8 +136,11 @@ func TestPersistenceRehash(t *testing.T) {
 	if tr.Has(2) || tr.Pieces() != 3 {
 		t.Fatal("corrupted piece 2 still held")
 	}
-	if !strings.Contains(logs.String(), "hash check") {
-		t.Errorf("no warning logged:\n%s", logs)
+	if !strings.Contains(logs.String(), "failed its hash check") || !strings.Contains(logs.String(), "crc_known=true") {
+		t.Errorf("no warning logged for a piece with a CRC:\n%s", logs)
+	}
+	if _, err := os.Stat(data); err != nil || allocatedPath(t, data) > 3*32<<10 {
+		t.Errorf("the dropped piece's hole was not punched: %d bytes allocated", allocatedPath(t, data))
 	}
 	for _, p := range []int{0, 1, 4} {
 		if !readPiece(t, tr, f, p) {
@@ -171,7 +175,7 @@ func readBitmapFile(t *testing.T, path string, n int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bm
+	return bm.held
 }
 
 // TestCommitOrder shows the data is fdatasync'ed before the bitmap naming
@@ -217,7 +221,7 @@ func TestCommitOrder(t *testing.T) {
 	}
 
 	// A failed fdatasync: the bitmap is not written, the piece loses its
-	// trust (re-hashed on next read) and the next commit retries.
+	// trust (checked again on its next read) and the next commit retries.
 	failSync, steps, watch = true, nil, 5
 	mustPut(t, tr, f, 5)
 	if err := c.commit(); !errors.Is(err, unix.EIO) {
@@ -235,7 +239,7 @@ func TestCommitOrder(t *testing.T) {
 	if trusted {
 		t.Fatal("piece 5 still trusted after a failed sync")
 	}
-	if !readPiece(t, tr, f, 5) { // re-hashed, fine
+	if !readPiece(t, tr, f, 5) { // checked again (its CRC), fine
 		t.Fatal("piece 5 lost")
 	}
 	failSync, steps = false, nil
@@ -285,7 +289,17 @@ func TestCrashImage(t *testing.T) {
 
 func TestBadBitmap(t *testing.T) {
 	f := newFake(5, 4096, 10*4096)
-	good := encodeBitmap([]byte{0xff, 0xc0}, 10)
+	sums := func(held, known []byte, crcs map[int]uint32) pieceSums {
+		s := newPieceSums(10)
+		copy(s.held, held)
+		copy(s.known, known)
+		for i, c := range crcs {
+			s.crcs[i] = c
+		}
+		return s
+	}
+	good := encodeBitmap(sums([]byte{0xff, 0xc0}, []byte{0x80, 0}, map[int]uint32{0: 7}), 10)
+	goodV1 := encodeBitmapV1([]byte{0xff, 0xc0}, 10)
 	tests := []struct {
 		name string
 		b    []byte
@@ -293,10 +307,17 @@ func TestBadBitmap(t *testing.T) {
 		{"empty", nil},
 		{"garbage", []byte("not a bitmap at all, really")},
 		{"torn", good[:len(good)-3]},
-		{"wrong count", encodeBitmap([]byte{0xff, 0xc0}, 12)},
+		{"wrong count", encodeBitmap(newPieceSums(12), 12)},
 		{"bad checksum", append(slices.Clone(good[:len(good)-1]), good[len(good)-1]^1)},
-		{"spare bits", encodeBitmap([]byte{0xff, 0xff}, 10)},
+		{"spare bits", encodeBitmap(sums([]byte{0xff, 0xff}, nil, nil), 10)},
+		{"spare known bits", encodeBitmap(sums([]byte{0xff, 0xc0}, []byte{0, 0x20}, nil), 10)},
 		{"too long", append(slices.Clone(good), 0)},
+		{"crc of a piece not held", encodeBitmap(sums([]byte{0x7f, 0xc0}, []byte{0x80, 0}, map[int]uint32{0: 7}), 10)},
+		{"crc marked unknown", encodeBitmap(sums([]byte{0xff, 0xc0}, nil, map[int]uint32{1: 7}), 10)},
+		{"format 1 torn", goodV1[:len(goodV1)-1]},
+		{"format 1 bad checksum", append(slices.Clone(goodV1[:len(goodV1)-1]), goodV1[len(goodV1)-1]^1)},
+		{"format 1 spare bits", encodeBitmapV1([]byte{0xff, 0xff}, 10)},
+		{"format 1 body, format 2 magic", append([]byte(bitmapMagic), goodV1[len(bitmapMagicV1):]...)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -321,8 +342,11 @@ func TestBadBitmap(t *testing.T) {
 			}
 		})
 	}
-	if _, err := decodeBitmap(good, 10); err != nil {
-		t.Fatalf("good bitmap rejected: %v", err)
+	if s, err := decodeBitmap(good, 10); err != nil || s.crcs[0] != 7 || !hasBit(s.known, 0) || hasBit(s.known, 1) {
+		t.Fatalf("good bitmap: %+v, %v", s, err)
+	}
+	if s, err := decodeBitmap(goodV1, 10); err != nil || countBits(s.held) != 10 || countBits(s.known) != 0 {
+		t.Fatalf("good format 1 bitmap: %+v, %v", s, err)
 	}
 }
 
@@ -687,12 +711,14 @@ func TestBackgroundCommit(t *testing.T) {
 	}
 }
 
-// TestConcurrent races Puts, reads and evictions on a tight budget: a
-// successful read must always return the right bytes (run with -race).
+// TestConcurrent races Puts, reads, first-read checks and evictions on a
+// tight budget: a successful read must always return the right bytes, and
+// a check never drops a good piece (run with -race).
 func TestConcurrent(t *testing.T) {
 	const pl = 4096
 	a, b := newFake(20, pl, 64*pl), newFake(21, pl, 64*pl)
-	c := openCache(t, Options{Dir: t.TempDir(), MaxBytes: 16 * pl, SyncEvery: time.Millisecond})
+	logs := &logBuf{}
+	c := openCache(t, Options{Dir: t.TempDir(), MaxBytes: 16 * pl, SyncEvery: time.Millisecond, Logger: logs.logger()})
 	ta, tb := openTorrent(t, c, a), openTorrent(t, c, b)
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
@@ -705,19 +731,30 @@ func TestConcurrent(t *testing.T) {
 			p := make([]byte, pl)
 			for i := range 2000 {
 				piece := (i*7 + g*13) % 64
-				if i%3 == 0 {
+				switch i % 6 {
+				case 0, 3:
 					if err := tr.Put(piece, f.pieces[piece]); err != nil {
 						errc <- err
 						return
 					}
 					continue
+				case 1: // forget the trust: the next read is a first-read check
+					c.mu.Lock()
+					clearBit(tr.st.verified, piece)
+					c.mu.Unlock()
+				case 2:
+					if _, err := tr.Check(piece); err != nil {
+						errc <- err
+						return
+					}
 				}
-				ok, err := tr.ReadAt(piece, 0, p)
+				begin := (i % 4) * 1024
+				ok, err := tr.ReadAt(piece, begin, p[:pl-begin])
 				if err != nil {
 					errc <- err
 					return
 				}
-				if ok && !bytes.Equal(p, f.pieces[piece]) {
+				if ok && !bytes.Equal(p[:pl-begin], f.pieces[piece][begin:]) {
 					errc <- fmt.Errorf("piece %d: wrong bytes", piece)
 					return
 				}
@@ -732,5 +769,8 @@ func TestConcurrent(t *testing.T) {
 	close(errc)
 	for err := range errc {
 		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Fatalf("warnings:\n%s", logs)
 	}
 }

@@ -68,6 +68,8 @@ func (c *Cache) dropLocked(st *store, piece int) {
 	st.lru.Remove(st.elems[piece])
 	delete(st.elems, piece)
 	clearBit(st.held, piece)
+	clearBit(st.known, piece)
+	st.crcs[piece] = 0
 	clearBit(st.verified, piece)
 	size := st.pieceSize(piece)
 	st.count--

@@ -1,7 +1,6 @@
 package disk
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -27,37 +26,86 @@ func countBits(b []byte) int {
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// encodeBitmap returns the `pieces` file: magic, piece count (big-endian
-// uint32), the bits, and a CRC-32C of everything before it.
-func encodeBitmap(held []byte, n int) []byte {
-	b := make([]byte, 0, len(bitmapMagic)+4+len(held)+4)
-	b = append(b, bitmapMagic...)
-	b = binary.BigEndian.AppendUint32(b, uint32(n))
-	b = append(b, held...)
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+// pieceCRC is the CRC-32C of a piece's bytes (hardware accelerated).
+func pieceCRC(b []byte) uint32 { return crc32.Checksum(b, crcTable) }
+
+// pieceSums is what the `pieces` file records: which pieces are held and,
+// for those whose CRC-32C is known, that CRC (index = piece). known is a
+// subset of held; crcs of unknown pieces are zero.
+type pieceSums struct {
+	held  []byte
+	known []byte
+	crcs  []uint32
 }
 
-// decodeBitmap parses a `pieces` file for a torrent of n pieces.
-func decodeBitmap(b []byte, n int) ([]byte, error) {
+func newPieceSums(n int) pieceSums {
+	return pieceSums{held: make([]byte, (n+7)/8), known: make([]byte, (n+7)/8), crcs: make([]uint32, n)}
+}
+
+// encodeBitmap returns the `pieces` file (format 2): magic, piece count
+// (big-endian uint32), the held bits, the CRC-known bits, one big-endian
+// CRC-32C per piece, and a CRC-32C of everything before it. One file, one
+// atomic rename: bits and CRCs can never be out of step.
+func encodeBitmap(s pieceSums, n int) []byte {
 	nb := (n + 7) / 8
-	if len(b) != len(bitmapMagic)+4+nb+4 {
-		return nil, fmt.Errorf("bitmap is %d bytes, want %d", len(b), len(bitmapMagic)+4+nb+4)
+	b := make([]byte, 0, len(bitmapMagic)+4+2*nb+4*n+4)
+	b = append(b, bitmapMagic...)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	b = append(b, s.held...)
+	b = append(b, s.known...)
+	for _, c := range s.crcs {
+		b = binary.BigEndian.AppendUint32(b, c)
 	}
-	if string(b[:len(bitmapMagic)]) != bitmapMagic {
-		return nil, errors.New("bitmap: bad magic")
+	return binary.BigEndian.AppendUint32(b, pieceCRC(b))
+}
+
+// decodeBitmap parses a `pieces` file for a torrent of n pieces: format 2,
+// or format 1 (held bits only; every CRC unknown, so those pieces are
+// SHA-1-checked on their first read and get their CRC then).
+func decodeBitmap(b []byte, n int) (pieceSums, error) {
+	nb := (n + 7) / 8
+	var s pieceSums
+	want := len(bitmapMagic) + 4 + 2*nb + 4*n + 4
+	v1 := len(b) >= len(bitmapMagicV1) && string(b[:len(bitmapMagicV1)]) == bitmapMagicV1
+	if v1 {
+		want = len(bitmapMagicV1) + 4 + nb + 4
+	}
+	if len(b) != want {
+		return s, fmt.Errorf("bitmap is %d bytes, want %d", len(b), want)
+	}
+	if !v1 && string(b[:len(bitmapMagic)]) != bitmapMagic {
+		return s, errors.New("bitmap: bad magic")
 	}
 	if got := binary.BigEndian.Uint32(b[len(bitmapMagic):]); got != uint32(n) {
-		return nil, fmt.Errorf("bitmap: %d pieces, want %d", got, n)
+		return s, fmt.Errorf("bitmap: %d pieces, want %d", got, n)
 	}
 	body := b[:len(b)-4]
-	if crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(b[len(b)-4:]) {
-		return nil, errors.New("bitmap: checksum mismatch")
+	if pieceCRC(body) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return s, errors.New("bitmap: checksum mismatch")
 	}
-	bm := bytes.Clone(body[len(bitmapMagic)+4:])
-	if n%8 != 0 && bm[nb-1]&(0xff>>(n%8)) != 0 {
-		return nil, errors.New("bitmap: spare bits set")
+	rest := body[len(bitmapMagic)+4:]
+	s = newPieceSums(n)
+	copy(s.held, rest[:nb])
+	if !v1 {
+		copy(s.known, rest[nb:2*nb])
+		for i := range s.crcs {
+			s.crcs[i] = binary.BigEndian.Uint32(rest[2*nb+4*i:])
+		}
 	}
-	return bm, nil
+	if n%8 != 0 && (s.held[nb-1]|s.known[nb-1])&(0xff>>(n%8)) != 0 {
+		return s, errors.New("bitmap: spare bits set")
+	}
+	for i, k := range s.known {
+		if k&^s.held[i] != 0 {
+			return s, errors.New("bitmap: a CRC for a piece not held")
+		}
+	}
+	for i, c := range s.crcs {
+		if c != 0 && !hasBit(s.known, i) {
+			return s, errors.New("bitmap: a CRC marked unknown")
+		}
+	}
+	return s, nil
 }
 
 // metaFile is the JSON in a torrent's `meta` file.

@@ -147,3 +147,12 @@ func (l *logBuf) String() string {
 func (l *logBuf) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// encodeBitmapV1 writes a `pieces` file in format 1 (held bits only), as
+// btfs did before per-piece CRCs.
+func encodeBitmapV1(held []byte, n int) []byte {
+	b := append([]byte(bitmapMagicV1), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	b = append(b, held...)
+	c := pieceCRC(b)
+	return append(b, byte(c>>24), byte(c>>16), byte(c>>8), byte(c))
+}

@@ -100,13 +100,13 @@ func (c *Cache) load(ih [20]byte) (*store, error) {
 		st.dirty = true
 		return st, nil
 	}
-	held, err := decodeBitmap(b, st.numPieces)
+	sums, err := decodeBitmap(b, st.numPieces)
 	if err != nil {
 		c.log.Warn("disk cache: bad bitmap, treating as empty", "file", st.path(piecesName), "err", err)
 		st.dirty = true
 		return st, nil
 	}
-	if countBits(held) == 0 {
+	if countBits(sums.held) == 0 {
 		return st, nil
 	}
 	f, err := os.OpenFile(st.path(dataName), os.O_RDWR, 0)
@@ -122,9 +122,14 @@ func (c *Cache) load(ih [20]byte) (*store, error) {
 		return st, nil
 	}
 	st.data = f
-	st.held = held
+	st.pieceSums = sums
+	if string(b[:len(bitmapMagicV1)]) == bitmapMagicV1 {
+		c.log.Info("disk cache: format 1 bitmap; pieces are SHA-1-checked on first read and get a CRC-32C",
+			"file", st.path(piecesName))
+		st.dirty = true // rewrite it as format 2 at the next commit
+	}
 	for i := range st.numPieces {
-		if hasBit(held, i) {
+		if hasBit(st.held, i) {
 			st.count++
 			st.bytes += st.pieceSize(i)
 		}

@@ -19,7 +19,8 @@ const (
 	tmpSuffix  = ".tmp"
 	lockName   = "lock"
 
-	bitmapMagic   = "BTFSBM1\n"
+	bitmapMagic   = "BTFSBM2\n" // held bits + per-piece CRC-32C (format 2)
+	bitmapMagicV1 = "BTFSBM1\n" // held bits only: still read, rewritten as format 2
 	metaVersion   = 1
 	maxMetaSize   = 64 << 10
 	maxPieceCount = 1 << 26 // far above any real torrent; keeps bitmaps small
@@ -39,12 +40,15 @@ type store struct {
 	lastUsed time.Time
 	hashes   [][20]byte // set by Cache.Torrent; nil for a torrent never opened in this process
 
-	data     *os.File     // nil until needed
-	held     []byte       // pieces whose bytes are on disk (BitTorrent bit order)
-	verified []byte       // held pieces this process trusts (Put here or re-hashed)
-	writing  map[int]bool // pieces with a Put in flight
-	unsynced []int        // pieces written since the last successful fdatasync
-	lru      *list.List   // of *entry; front = least recently used
+	data *os.File // nil until needed
+	// pieceSums: held = pieces whose bytes are on disk (BitTorrent bit
+	// order); known, crcs = the CRC-32C of held pieces' verified bytes.
+	pieceSums
+	verified []byte                // held pieces this process trusts (Put here or checked)
+	writing  map[int]bool          // pieces with a Put in flight
+	checking map[int]chan struct{} // first-read checks in flight, closed when done
+	unsynced []int                 // pieces written since the last successful fdatasync
+	lru      *list.List            // of *entry; front = least recently used
 	elems    map[int]*list.Element
 	count    int   // held pieces
 	bytes    int64 // bytes of held pieces
@@ -65,11 +69,12 @@ type entry struct {
 func newStore(ih [20]byte, dir string, pieceLen, length int64, n int) *store {
 	return &store{
 		ih: ih, dir: dir, pieceLen: pieceLen, length: length, numPieces: n,
-		held:     make([]byte, (n+7)/8),
-		verified: make([]byte, (n+7)/8),
-		writing:  make(map[int]bool),
-		lru:      list.New(),
-		elems:    make(map[int]*list.Element),
+		pieceSums: newPieceSums(n),
+		verified:  make([]byte, (n+7)/8),
+		writing:   make(map[int]bool),
+		checking:  make(map[int]chan struct{}),
+		lru:       list.New(),
+		elems:     make(map[int]*list.Element),
 	}
 }
 
@@ -88,6 +93,7 @@ const (
 	stepRename    = "rename"
 	stepFsyncDir  = "fsync dir"
 	stepWriteMeta = "meta"
+	stepCheck     = "check" // a first-read check (not a commit step)
 )
 
 // writeAtomic replaces dir/name with b: write name.tmp, fsync it, rename it

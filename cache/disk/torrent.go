@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"container/list"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,31 @@ type Torrent struct {
 	st *store
 	// closed is guarded by c.mu.
 	closed bool
+	// scratch is a free list of piece-length buffers for first-read checks
+	// that do not read into the caller's own buffer. Unlike a sync.Pool it
+	// survives garbage collections, which the FUSE read path triggers
+	// often: a fresh 1 MiB buffer per check cost page faults and zeroing
+	// that showed in profiles of a cached remount.
+	scratch chan []byte
+}
+
+// maxScratchBytes bounds the check buffers a Torrent keeps between uses.
+const maxScratchBytes = 16 << 20
+
+func (t *Torrent) getScratch() []byte {
+	select {
+	case b := <-t.scratch:
+		return b
+	default:
+		return make([]byte, t.st.pieceLen)
+	}
+}
+
+func (t *Torrent) putScratch(b []byte) {
+	select {
+	case t.scratch <- b:
+	default: // enough kept: let it go
+	}
 }
 
 func marshalMeta(m metaFile) []byte {
@@ -80,7 +106,8 @@ func (c *Cache) Torrent(infoHash [20]byte, m Meta) (*Torrent, error) {
 	st.hashes = m.Hashes
 	st.lastUsed = time.Now()
 	st.metaDirty = true
-	return &Torrent{c: c, st: st}, nil
+	keep := max(1, min(4, maxScratchBytes/st.pieceLen))
+	return &Torrent{c: c, st: st, scratch: make(chan []byte, keep)}, nil
 }
 
 // create makes a fresh directory for a torrent: sparse data, then meta.
@@ -162,6 +189,7 @@ func (t *Torrent) Put(piece int, data []byte) error {
 	f := st.data
 	c.mu.Unlock()
 
+	sum := pieceCRC(data) // data is verified: its CRC vouches for it later
 	off := int64(piece) * st.pieceLen
 	_, err := f.WriteAt(data, off)
 	if err != nil {
@@ -183,6 +211,8 @@ func (t *Torrent) Put(piece int, data []byte) error {
 		return t.errorf(piece, "write: %w", err)
 	}
 	setBit(st.held, piece)
+	setBit(st.known, piece)
+	st.crcs[piece] = sum
 	setBit(st.verified, piece)
 	st.count++
 	st.bytes += size
@@ -195,11 +225,18 @@ func (t *Torrent) Put(piece int, data []byte) error {
 }
 
 // ReadAt copies bytes [begin, begin+len(p)) of a held piece into p and
-// reports whether the piece is held. The first read of a piece that came
-// from disk (not from a Put in this process) reads and SHA-1-checks the
-// whole piece; on a mismatch the piece is dropped and ReadAt returns false.
+// reports whether the piece is held. A piece this process has trusted
+// since start (Put here, or checked) is read with one pread of just the
+// range. The first read of a piece found on disk checks the whole piece
+// first: its CRC-32C, and SHA-1 only if the CRC is unknown (a format 1
+// store) or does not match. A CRC mismatch with a good SHA-1 repairs the
+// CRC; a bad SHA-1 drops the piece (hole punched) and ReadAt returns false.
+// The check reads into p when p is the whole piece, else into a scratch
+// buffer from a small free list; concurrent first reads of a piece share one check (a
+// wait bounded by one piece's disk read). When ReadAt returns false the
+// contents of p are unspecified.
 func (t *Torrent) ReadAt(piece, begin int, p []byte) (bool, error) {
-	st, c := t.st, t.c
+	st := t.st
 	if piece < 0 || piece >= st.numPieces {
 		return false, t.errorf(piece, "out of range [0, %d)", st.numPieces)
 	}
@@ -207,58 +244,139 @@ func (t *Torrent) ReadAt(piece, begin int, p []byte) (bool, error) {
 	if begin < 0 || int64(begin)+int64(len(p)) > size {
 		return false, t.errorf(piece, "range [%d, %d) outside its %d bytes", begin, begin+len(p), size)
 	}
+	return t.read(piece, begin, p)
+}
 
-	c.mu.Lock()
-	if err := t.usableLocked(); err != nil {
-		c.mu.Unlock()
-		return false, t.errorf(piece, "%w", err)
+// Check makes sure a held piece has been checked since start (see ReadAt)
+// without copying it anywhere, and reports whether it is held.
+func (t *Torrent) Check(piece int) (bool, error) {
+	if piece < 0 || piece >= t.st.numPieces {
+		return false, t.errorf(piece, "out of range [0, %d)", t.st.numPieces)
 	}
-	el := st.elems[piece]
-	if el == nil {
-		c.mu.Unlock()
-		return false, nil
-	}
-	verified := hasBit(st.verified, piece)
-	f := st.data
-	want := st.hashes[piece]
-	c.mu.Unlock()
+	return t.read(piece, 0, nil)
+}
 
+func (t *Torrent) read(piece, begin int, p []byte) (bool, error) {
+	st, c := t.st, t.c
 	off := int64(piece) * st.pieceLen
-	if verified {
-		if _, err := f.ReadAt(p, off+int64(begin)); err != nil {
-			return false, t.errorf(piece, "read: %w", err)
-		}
-		// The piece may have been evicted (its hole punched) while we
-		// read without the lock: then its entry is gone or replaced.
+	for {
 		c.mu.Lock()
-		defer c.mu.Unlock()
-		if st.elems[piece] != el {
+		if err := t.usableLocked(); err != nil {
+			c.mu.Unlock()
+			return false, t.errorf(piece, "%w", err)
+		}
+		el := st.elems[piece]
+		if el == nil {
+			c.mu.Unlock()
 			return false, nil
 		}
-		c.touchLocked(st, el)
-		return true, nil
+		f := st.data
+		if hasBit(st.verified, piece) {
+			c.mu.Unlock()
+			return t.pread(piece, el, f, off+int64(begin), p)
+		}
+		if wait := st.checking[piece]; wait != nil {
+			c.mu.Unlock()
+			<-wait
+			continue
+		}
+		done := make(chan struct{})
+		st.checking[piece] = done
+		chk := check{el: el, f: f, want: st.hashes[piece], crc: st.crcs[piece], known: hasBit(st.known, piece)}
+		c.mu.Unlock()
+
+		buf, scratch := p, []byte(nil)
+		if begin != 0 || int64(len(p)) != st.pieceSize(piece) {
+			scratch = t.getScratch()
+			buf = scratch[:st.pieceSize(piece)]
+		}
+		ok, retry, err := t.check(piece, chk, buf, done)
+		if scratch != nil {
+			if ok {
+				copy(p, buf[begin:])
+			}
+			t.putScratch(scratch)
+		}
+		if !retry {
+			return ok, err
+		}
+	}
+}
+
+// pread reads p at off for a checked piece whose LRU entry is el.
+func (t *Torrent) pread(piece int, el *list.Element, f *os.File, off int64, p []byte) (bool, error) {
+	if len(p) > 0 {
+		if _, err := f.ReadAt(p, off); err != nil {
+			return false, t.errorf(piece, "read: %w", err)
+		}
+	}
+	// The piece may have been evicted (its hole punched) while we read
+	// without the lock: then its entry is gone or replaced.
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	if t.st.elems[piece] != el {
+		return false, nil
+	}
+	t.c.touchLocked(t.st, el)
+	return true, nil
+}
+
+// check is what a first-read check needs from the store, copied under the lock.
+type check struct {
+	el    *list.Element
+	f     *os.File
+	want  [20]byte // SHA-1
+	crc   uint32
+	known bool // crc is set
+}
+
+// check reads piece into buf and verifies it (CRC-32C, else SHA-1), then
+// records the verdict and closes done. retry is true when the piece was
+// dropped or replaced while it was read: its state must be looked up again.
+func (t *Torrent) check(piece int, k check, buf []byte, done chan struct{}) (ok, retry bool, err error) {
+	st, c := t.st, t.c
+	var rerr error
+	if c.hook != nil {
+		rerr = c.hook(st.ih, stepCheck)
+	}
+	if rerr == nil {
+		_, rerr = k.f.ReadAt(buf, int64(piece)*st.pieceLen)
+	}
+	var crcOK, shaOK bool
+	var sum uint32
+	if rerr == nil {
+		sum = pieceCRC(buf)
+		crcOK = k.known && sum == k.crc
+		shaOK = !crcOK && sha1.Sum(buf) == k.want
 	}
 
-	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, off); err != nil {
-		return false, t.errorf(piece, "read: %w", err)
-	}
-	ok := sha1.Sum(buf) == want
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st.elems[piece] != el {
-		return false, nil
-	}
-	if !ok {
+	delete(st.checking, piece)
+	close(done)
+	switch {
+	case rerr != nil:
+		return false, false, t.errorf(piece, "read: %w", rerr)
+	case st.elems[piece] != k.el:
+		return false, true, nil
+	case crcOK:
+	case shaOK:
+		if k.known {
+			c.log.Warn("disk cache: piece CRC-32C mismatch but SHA-1 good, repairing the CRC",
+				"file", st.path(dataName), "piece", piece)
+		}
+		setBit(st.known, piece)
+		st.crcs[piece] = sum
+		st.dirty = true // persisted by the next commit
+	default:
 		c.log.Warn("disk cache: piece failed its hash check, dropping it",
-			"file", st.path(dataName), "piece", piece)
+			"file", st.path(dataName), "piece", piece, "crc_known", k.known)
 		c.dropLocked(st, piece)
-		return false, nil
+		return false, false, nil
 	}
 	setBit(st.verified, piece)
-	c.touchLocked(st, el)
-	copy(p, buf[begin:])
-	return true, nil
+	c.touchLocked(st, k.el)
+	return true, false, nil
 }
 
 // Has reports whether a piece is held (it may still fail its first check).

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/btfs/btfs/cache"
 )
 
 // pendingState reports, from the loop, whether piece i has a partial
@@ -71,5 +73,38 @@ func TestSeekAwayGivesBufferBack(t *testing.T) {
 	}
 	if !bytes.Equal(got, fx.data[off:off+int64(len(got))]) {
 		t.Fatal("piece read after the discard differs")
+	}
+}
+
+// slowPut delays every Put, so verified pieces queue up for storage.
+type slowPut struct {
+	Storage
+	delay time.Duration
+}
+
+func (s slowPut) Put(piece int, data []byte) error {
+	time.Sleep(s.delay)
+	return s.Storage.Put(piece, data)
+}
+
+// TestCloseStoresQueuedPieces: pieces verified but still queued for
+// storage when the torrent closes (an unmount right after a read) are
+// written, not dropped.
+func TestCloseStoresQueuedPieces(t *testing.T) {
+	fx := newFixture(t, 64*1024, nil, 4<<20)
+	s := seed(t, fx, fileStorage(t, fx), TorrentOptions{NoTrackers: true})
+	mem := cache.New(1<<30).Pieces(fx.mi.InfoHash, nil, fx.mi.Info.Layout().PieceSize)
+	c := newTestClient(t)
+	tor, err := c.AddTorrent(fx.mi, slowPut{Storage: mem, delay: 20 * time.Millisecond}, TorrentOptions{NoTrackers: true, Peers: []netip.AddrPort{s}, Prefetch: PrefetchAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(len(fx.data))
+	waitFor(t, 30*time.Second, func() bool { return tor.Stats().Downloaded == total })
+	tor.Close()
+	for i := range fx.mi.Info.NumPieces() {
+		if !mem.Has(i) {
+			t.Fatalf("piece %d was verified but is not stored after Close", i)
+		}
 	}
 }

@@ -321,12 +321,21 @@ func (t *Torrent) run() {
 	}
 }
 
-// shutdown closes every connection; the peer goroutines then exit.
+// shutdown closes every connection (the peer goroutines then exit) and
+// writes the verified pieces still queued for storage, so a piece a reader
+// already got is not lost by an unmount (the storer's workers finish the
+// Put they are in; the queue behind them is at most the backlog).
 func (t *Torrent) shutdown() {
 	for p := range t.peers {
 		p.shut()
 	}
 	t.nPeers.Store(0)
+	for _, j := range t.storeQ {
+		if err := t.storage.Put(j.piece, j.data); err != nil {
+			t.log.Warn("store piece at close", "piece", j.piece, "err", err)
+		}
+	}
+	t.storeQ = nil
 }
 
 func (t *Torrent) handleTick(now time.Time) {

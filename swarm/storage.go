@@ -26,7 +26,8 @@ type memPiecer interface {
 	MemPiece(piece int) ([]byte, bool)
 }
 
-// warmer is storage with a slow tier that can be loaded ahead of readers.
+// warmer is storage with a slow tier that can be made ready (verified)
+// ahead of readers.
 type warmer interface {
 	Warm(piece int)
 }

@@ -51,7 +51,8 @@ func newStorer(ctx context.Context, st Storage, workers int) *storer {
 	return s
 }
 
-// warmWorkers load disk-cached pieces into memory ahead of readers.
+// warmWorkers verify disk-cached pieces (CRC-32C) ahead of readers, so
+// their reads are single preads.
 const warmWorkers = 2
 
 // startWarmers runs the goroutines behind warm, if storage has a slow tier.
@@ -75,7 +76,7 @@ func (t *Torrent) startWarmers() {
 	}
 }
 
-// warm asks for pieces [lo, hi) to be loaded into memory; it never blocks
+// warm asks for pieces [lo, hi) to be made ready on disk; it never blocks
 // (requests beyond the queue are dropped: the reader asks again).
 func (t *Torrent) warm(lo, hi int) {
 	if t.warmC == nil {

@@ -261,29 +261,16 @@ func TestTorrentSendsPex(t *testing.T) {
 // as id 7 and ut_metadata as id 8.
 func dialRawExt(t *testing.T, addr netip.AddrPort, ih [20]byte) *rawPeer {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	hs := wire.Handshake{InfoHash: ih}
 	copy(hs.PeerID[:], "-RAWEXT-rawextrawext")
 	hs.SetExtended()
-	b, _ := hs.AppendBinary(nil)
 	eh, _ := wire.ExtHandshakeMsg{M: map[string]uint8{"ut_pex": 7, "ut_metadata": 8}, P: 1}.AppendBinary(nil)
-	b, _ = (&wire.Message{ID: wire.Extended, ExtID: 0, Payload: eh}).AppendBinary(b)
-	if _, err := conn.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	theirs, err := wire.ReadHandshake(conn)
-	if err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	if !theirs.Extended() {
+	ext, _ := (&wire.Message{ID: wire.Extended, ExtID: 0, Payload: eh}).AppendBinary(nil)
+	rp := dialRawWith(t, addr, hs, ext)
+	if !rp.hs.Extended() {
 		t.Fatal("the engine does not advertise the extension protocol")
 	}
-	return &rawPeer{t: t, conn: conn, r: wire.NewReader(bufio.NewReader(conn), wire.Limits{}), hs: theirs}
+	return rp
 }
 
 // waitFor polls cond until it holds or d has passed.

@@ -24,19 +24,26 @@ type rawPeer struct {
 
 func dialRaw(t testing.TB, addr netip.AddrPort, ih [20]byte, fast bool) *rawPeer {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	hs := wire.Handshake{InfoHash: ih}
 	copy(hs.PeerID[:], "-RAW000-")
 	_, _ = crand.Read(hs.PeerID[8:]) // distinct ids: the seeder refuses duplicates
 	if fast {
 		hs.SetFast()
 	}
+	return dialRawWith(t, addr, hs, nil)
+}
+
+// dialRawWith connects, sends hs and then more (raw bytes, may be nil),
+// and reads the other side's handshake.
+func dialRawWith(t testing.TB, addr netip.AddrPort, hs wire.Handshake, more []byte) *rawPeer {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
 	b, _ := hs.AppendBinary(nil)
-	if _, err := conn.Write(b); err != nil {
+	if _, err := conn.Write(append(b, more...)); err != nil {
 		t.Fatal(err)
 	}
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))

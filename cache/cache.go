@@ -17,20 +17,29 @@ type Key struct {
 
 // Store is a byte-bounded LRU of verified pieces, safe for concurrent use.
 // Stored slices are immutable: callers must not modify what they Put or Get.
+//
+// Its budget is the process's one byte budget for piece data: besides the
+// pieces it holds it counts reservations, the buffers of pieces being
+// downloaded, hashed or stored (see Reserve). Reserving evicts held pieces
+// to make room, so held + reserved stays within the budget.
 type Store struct {
-	// mu guards lru and bytes; it separates the torrent loops (Put), the
-	// FUSE read goroutines and the peer writers (Get).
-	mu    sync.Mutex
-	lru   *simplelru.LRU[Key, []byte]
-	bytes int64
-	max   int64
+	// mu guards everything below; it separates the torrent loops (Put,
+	// Reserve), the FUSE read goroutines and the peer writers (Get).
+	mu       sync.Mutex
+	lru      *simplelru.LRU[Key, []byte]
+	bytes    int64
+	reserved int64
+	max      int64
+	// watchers learn of the pieces of their torrent that leave the store.
+	watchers map[[20]byte]func(piece int)
+	putting  Key // the key Put replaces: not reported as evicted
 }
 
 // New returns a Store that keeps at most maxBytes of piece data.
 func New(maxBytes int64) *Store {
-	s := &Store{max: maxBytes}
+	s := &Store{max: maxBytes, watchers: map[[20]byte]func(int){}, putting: Key{Piece: -1}}
 	// The count bound is never the binding one: bytes are.
-	l, err := simplelru.NewLRU[Key, []byte](1<<30, func(_ Key, v []byte) { s.bytes -= int64(len(v)) })
+	l, err := simplelru.NewLRU[Key, []byte](1<<30, s.evicted)
 	if err != nil {
 		panic(err) // only for a non-positive size, which 1<<30 is not
 	}
@@ -38,24 +47,92 @@ func New(maxBytes int64) *Store {
 	return s
 }
 
+// evicted is the LRU's callback for every entry leaving it (mu held).
+func (s *Store) evicted(k Key, v []byte) {
+	s.bytes -= int64(len(v))
+	if k == s.putting {
+		return
+	}
+	if f := s.watchers[k.InfoHash]; f != nil {
+		f(k.Piece)
+	}
+}
+
+// Watch makes f learn of every piece of torrent ih that leaves the store
+// (evicted or removed) until the returned stop is called. f is called with
+// the store's lock held: it must return at once and not call the store.
+func (s *Store) Watch(ih [20]byte, f func(piece int)) (stop func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watchers[ih] = f
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.watchers, ih)
+	}
+}
+
 // Put stores a verified piece, evicting least recently used pieces to stay
 // within the byte budget. A piece larger than the whole budget is not kept.
-func (s *Store) Put(k Key, data []byte) {
+func (s *Store) Put(k Key, data []byte) { s.put(k, data, 0) }
+
+// PutReserved stores a verified piece whose bytes were reserved (Reserve):
+// the reservation becomes the held piece, in one step.
+func (s *Store) PutReserved(k Key, data []byte) { s.put(k, data, int64(len(data))) }
+
+func (s *Store) put(k Key, data []byte, reserved int64) {
 	n := int64(len(data))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reserved = max(0, s.reserved-reserved)
 	if n > s.max {
 		return
 	}
+	s.putting = k
 	s.lru.Remove(k)
-	for s.bytes+n > s.max {
-		if _, _, ok := s.lru.RemoveOldest(); !ok {
-			break
-		}
-	}
+	s.putting = Key{Piece: -1}
+	s.makeRoomLocked(n)
 	s.lru.Add(k, data)
 	s.bytes += n
 }
+
+// makeRoomLocked evicts least recently used pieces until n more bytes fit
+// beside what is held and reserved, or nothing is left to evict.
+func (s *Store) makeRoomLocked(n int64) {
+	for s.bytes+s.reserved+n > s.max {
+		if _, _, ok := s.lru.RemoveOldest(); !ok {
+			return
+		}
+	}
+}
+
+// Reserve counts n bytes of piece buffers against the budget, evicting
+// held pieces to make room. It always succeeds: callers bound what they
+// reserve (a torrent's backlog); when reservations alone exceed the budget
+// the store holds nothing.
+func (s *Store) Reserve(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.makeRoomLocked(n)
+	s.reserved += n
+}
+
+// Release gives back n reserved bytes that will not be stored.
+func (s *Store) Release(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reserved = max(0, s.reserved-n)
+}
+
+// Reserved returns the bytes currently reserved.
+func (s *Store) Reserved() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reserved
+}
+
+// Max returns the budget in bytes.
+func (s *Store) Max() int64 { return s.max }
 
 // Get returns a piece and marks it recently used.
 func (s *Store) Get(k Key) ([]byte, bool) {

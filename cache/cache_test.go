@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -88,5 +89,44 @@ func BenchmarkGetPut(b *testing.B) {
 			b.Fatal(fmt.Sprint("miss ", i))
 		}
 		i++
+	}
+}
+
+// TestReservationsShareTheBudget: reserved bytes count against the budget
+// (reserving evicts held pieces), PutReserved turns a reservation into the
+// held piece, Release gives it back, and watchers hear of every piece that
+// leaves, but not of a piece replaced by Put.
+func TestReservationsShareTheBudget(t *testing.T) {
+	s := New(400)
+	var gone []int
+	stop := s.Watch(key(0).InfoHash, func(p int) { gone = append(gone, p) })
+	for i := range 4 {
+		s.Put(key(i), make([]byte, 100))
+	}
+	s.Reserve(150) // evicts 0 and 1, the least recent
+	if s.Bytes() != 200 || s.Reserved() != 150 || !slices.Equal(gone, []int{0, 1}) {
+		t.Fatalf("after reserving: held %d reserved %d gone %v", s.Bytes(), s.Reserved(), gone)
+	}
+	s.PutReserved(key(9), make([]byte, 100)) // 100 of the 150 become piece 9
+	if s.Bytes() != 300 || s.Reserved() != 50 || !s.Contains(key(9)) {
+		t.Fatalf("after PutReserved: held %d reserved %d", s.Bytes(), s.Reserved())
+	}
+	s.Put(key(9), make([]byte, 100)) // replaced, not evicted
+	if !slices.Equal(gone, []int{0, 1}) {
+		t.Fatalf("a replaced piece was reported gone: %v", gone)
+	}
+	s.Release(50)
+	if s.Reserved() != 0 {
+		t.Fatalf("reserved %d after release", s.Reserved())
+	}
+	s.Remove(key(2))
+	stop()
+	s.Remove(key(3))
+	if !slices.Equal(gone, []int{0, 1, 2}) {
+		t.Fatalf("gone = %v, want 0 1 2 (3 left after stop)", gone)
+	}
+	s.Reserve(1000) // more than the budget: everything goes, it still counts
+	if s.Bytes() != 0 || s.Reserved() != 1000 {
+		t.Fatalf("held %d reserved %d", s.Bytes(), s.Reserved())
 	}
 }

@@ -98,6 +98,41 @@ func (c *Pieces) Has(piece int) bool {
 // logged its one warning.
 func (c *Pieces) Put(piece int, data []byte) error {
 	c.mem.Put(c.key(piece), data)
+	return c.putDisk(piece, data)
+}
+
+// PutReserved is Put for a piece whose bytes were reserved with Reserve:
+// the reservation becomes the piece held in memory.
+func (c *Pieces) PutReserved(piece int, data []byte) error {
+	c.mem.PutReserved(c.key(piece), data)
+	return c.putDisk(piece, data)
+}
+
+// Reserve counts n bytes of piece buffers (downloads, hashing, storing)
+// against the shared memory budget; see Store.Reserve.
+func (c *Pieces) Reserve(n int64) { c.mem.Reserve(n) }
+
+// Release gives back reserved bytes that will not be stored.
+func (c *Pieces) Release(n int64) { c.mem.Release(n) }
+
+// Watch makes f learn of pieces that may have left the cache: evicted
+// from memory or dropped from disk. A piece evicted from memory may still
+// be on disk: f's caller checks Has. f is called with a cache lock held:
+// it must return at once and not call the cache. stop ends it.
+func (c *Pieces) Watch(f func(piece int)) (stop func()) {
+	stopMem := c.mem.Watch(c.ih, f)
+	if c.disk != nil {
+		c.disk.OnDrop(f)
+	}
+	return func() {
+		stopMem()
+		if c.disk != nil {
+			c.disk.OnDrop(nil)
+		}
+	}
+}
+
+func (c *Pieces) putDisk(piece int, data []byte) error {
 	if c.disk == nil {
 		return nil
 	}

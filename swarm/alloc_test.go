@@ -90,7 +90,8 @@ func onBlockPath(tb testing.TB, run func(block func())) {
 			// No hashing here, only the block path: a complete piece is
 			// forgotten and becomes missing again, to be fetched anew.
 			for _, j := range tor.hashQ {
-				delete(tor.pending, j.Piece)
+				tor.setState(j.Piece, stDownloading)
+				tor.setState(j.Piece, stMissing)
 				tor.pk.Failed(j.Piece)
 			}
 			tor.hashQ = tor.hashQ[:0]

@@ -26,7 +26,7 @@ func (t *Torrent) rechoke(now time.Time) {
 			Snubbed: p.snubbed, Choked: p.amChoking,
 		})
 	}
-	keep := t.choker.Decide(now, t.chokeIn, uploadSlots, t.opts.Seed || t.verified.Full())
+	keep := t.choker.Decide(now, t.chokeIn, uploadSlots, t.opts.Seed || t.pieces.verified.Full())
 	for id, p := range byID {
 		if keep[id] {
 			t.unchoke(p)

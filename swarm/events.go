@@ -74,7 +74,7 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 				p.allowedBF.Set(int(m.Index))
 			}
 		}
-		if !p.amInterested && !t.verified.Has(int(m.Index)) {
+		if !p.amInterested && !t.pieces.verified.Has(int(m.Index)) {
 			t.updateInterest(p)
 		}
 		t.fillRequests(p)
@@ -154,7 +154,7 @@ func (t *Torrent) updateInterest(p *peer) {
 	want := false
 	if !t.opts.Seed && !t.completed {
 		for i := range t.layout.NumPieces {
-			if p.bf.Has(i) && !t.verified.Has(i) {
+			if p.bf.Has(i) && !t.pieces.verified.Has(i) {
 				want = true
 				break
 			}
@@ -173,7 +173,7 @@ func (t *Torrent) updateInterest(p *peer) {
 // handleRequest queues a block for a peer when we may and can serve it.
 func (t *Torrent) handleRequest(p *peer, m wire.Message) {
 	ok := (!p.amChoking || p.fast && p.ourAllowed[int(m.Index)]) && t.layout.ValidBlock(m.Index, m.Begin, m.Length) &&
-		t.verified.Has(int(m.Index)) && p.pc.Queued() < maxServeQueue
+		t.pieces.verified.Has(int(m.Index)) && p.pc.Queued() < maxServeQueue
 	if !ok {
 		if p.fast {
 			p.send(wire.Message{ID: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
@@ -203,8 +203,8 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 	p.snubbed = false
 	p.downloaded += int64(len(m.Payload))
 	b := picker.Block{Piece: piece, Index: ref.block}
-	pd := t.pending[piece]
-	if !t.pk.Received(b) || pd == nil {
+	pd := t.pieces.dl[piece]
+	if !t.pk.Received(b) || pd == nil || t.pieces.get(piece) != stDownloading {
 		t.wastedDup.Add(int64(len(m.Payload))) // another peer's copy came first
 	} else {
 		copy(pd.buf[int(m.Begin):], m.Payload)
@@ -215,6 +215,7 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 		// Received reports a block only once per attempt, so this is true
 		// exactly once: when the block completing the piece lands.
 		if t.pk.PieceReceived(piece) {
+			t.setState(piece, stHashing)
 			t.hashQ = append(t.hashQ, hasher.Job{Piece: piece, Data: pd.buf, Want: t.info.Pieces[piece]})
 		}
 	}
@@ -239,15 +240,16 @@ func (t *Torrent) cancelDuplicates(got *peer, ref blockRef) {
 
 // handleVerdict stores a verified piece, or punishes its senders.
 func (t *Torrent) handleVerdict(r hasher.Result) {
-	pd := t.pending[r.Piece]
-	if pd == nil {
+	pd := t.pieces.dl[r.Piece]
+	if pd == nil || t.pieces.get(r.Piece) != stHashing {
 		return
 	}
 	if !r.OK {
+		t.setState(r.Piece, stDownloading) // same buffer, fetched again
 		t.punish(r.Piece, pd)
 		return
 	}
-	delete(t.pending, r.Piece)
+	t.setState(r.Piece, stStoring)
 	if pd.prev != nil {
 		t.judge(r.Piece, pd, r.Data)
 	}
@@ -261,7 +263,7 @@ func (t *Torrent) handleVerdict(r hasher.Result) {
 	t.prioDirty = true
 	// Storage writes (files, later the disk cache) happen off the loop;
 	// the piece counts as ours once they are done (handleStored).
-	t.storing[r.Piece] = r.Data
+	t.pieces.data[r.Piece] = r.Data
 	t.storeQ = append(t.storeQ, storeJob{piece: r.Piece, data: r.Data})
 	t.fillAll()
 }
@@ -269,26 +271,22 @@ func (t *Torrent) handleVerdict(r hasher.Result) {
 // handleStored finishes a verified piece once storage has it: it is
 // announced to peers and served from now on.
 func (t *Torrent) handleStored(r storeResult) {
-	delete(t.storing, r.piece)
-	if r.err != nil {
-		t.log.Warn("store piece", "piece", r.piece, "err", r.err)
-		t.pk.Missing(r.piece) // not held: fetch again if it is wanted
+	if t.pieces.get(r.piece) != stStoring {
 		return
 	}
-	t.verified.Set(r.piece)
-	t.nVerified.Store(int64(t.verified.Count()))
-	t.left.Add(-int64(t.layout.PieceSize(r.piece)))
-	for p := range t.peers {
-		p.send(wire.Message{ID: wire.Have, Index: uint32(r.piece)})
-	}
-	if t.verified.Full() && !t.completed {
-		t.completed = true
-		t.signalComplete()
-		for p := range t.peers {
-			t.updateInterest(p)
+	if r.err != nil || !t.storage.Has(r.piece) {
+		// Not held (a write error, or too big for the cache, or evicted
+		// at once): fetch it again if it is wanted.
+		if r.err != nil {
+			t.log.Warn("store piece", "piece", r.piece, "err", r.err)
 		}
-		t.log.Info("download complete")
+		t.setState(r.piece, stMissing)
+		t.pk.Missing(r.piece)
+		t.prioDirty = true
+		t.fillAll()
+		return
 	}
+	t.setState(r.piece, stHeld)
 	t.fillAll()
 }
 

@@ -273,12 +273,16 @@ func dialRawExt(t *testing.T, addr netip.AddrPort, ih [20]byte) *rawPeer {
 	return rp
 }
 
-// waitFor polls cond until it holds or d has passed.
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+// waitFor polls cond until it holds or d has passed; why, if given, says
+// what was seen when it fails.
+func waitFor(t *testing.T, d time.Duration, cond func() bool, why ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, f := range why {
+				t.Log(f())
+			}
 			t.Fatalf("condition not met within %v", d)
 		}
 		time.Sleep(20 * time.Millisecond)

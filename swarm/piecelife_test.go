@@ -19,7 +19,7 @@ func pendingState(tor *Torrent, i int) (bool, int) {
 	}
 	c := make(chan res, 1)
 	if !tor.do(func() {
-		pd := tor.pending[i]
+		pd := tor.pieces.dl[i]
 		n := 0
 		if pd != nil {
 			for _, f := range pd.from {

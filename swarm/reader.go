@@ -225,27 +225,19 @@ func (t *Torrent) waitPiece(ctx context.Context, piece int) ([]byte, error) {
 }
 
 func (t *Torrent) handleWait(piece int, ch chan []byte) {
-	if d, ok := t.storing[piece]; ok {
-		ch <- d
+	switch t.pieces.get(piece) {
+	case stStoring:
+		ch <- t.pieces.data[piece]
 		return
-	}
-	if t.verified.Has(piece) {
+	case stHeld:
 		d, ok, err := t.storage.Piece(piece)
 		if err == nil && ok {
 			ch <- d
 			return
 		}
-		t.verified.Clear(piece) // evicted or corrupt on disk: fetch it again
-		t.pk.Missing(piece)
-		t.completed = false
-		for p := range t.peers {
-			if p.bf.Has(piece) && !p.amInterested {
-				t.updateInterest(p)
-			}
-		}
+		// Gone before the cache's message came, or bad on disk.
+		t.setState(piece, stMissing)
 		t.connectMore()
-		t.nVerified.Store(int64(t.verified.Count()))
-		t.left.Add(int64(t.layout.PieceSize(piece)))
 	}
 	t.waiters[piece] = append(t.waiters[piece], ch)
 	t.prioDirty = true

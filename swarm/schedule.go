@@ -72,7 +72,7 @@ func (t *Torrent) updatePriorities() {
 	for _, i := range t.prioSet {
 		if _, ok := want[i]; !ok {
 			t.pk.SetPriority(i, t.basePrio, 0)
-			dropped = dropped || t.basePrio == picker.None && !t.verified.Has(i)
+			dropped = dropped || t.basePrio == picker.None && !t.pieces.verified.Has(i)
 		}
 	}
 	if dropped {
@@ -98,17 +98,17 @@ func (t *Torrent) cancelUnwanted() {
 			}
 		}
 	}
-	for i, pd := range t.pending {
-		if t.pk.Priority(i) != picker.None || t.pk.PieceReceived(i) {
-			continue // wanted, or complete and on its way to the hasher
+	for i, pd := range t.pieces.dl {
+		if t.pk.Priority(i) != picker.None || t.pieces.get(i) != stDownloading {
+			continue // wanted, or complete and with the hasher
 		}
 		for b, from := range pd.from {
 			if from != nil {
 				t.wastedDiscarded.Add(int64(t.layout.BlockSize(i, b)))
 			}
 		}
-		delete(t.pending, i)
-		t.pk.Failed(i) // its received blocks are missing again
+		t.setState(i, stMissing) // its buffer goes, its reservation with it
+		t.pk.Failed(i)           // its received blocks are missing again
 	}
 }
 
@@ -131,15 +131,16 @@ func (t *Torrent) fillRequests(p *peer) {
 		}
 		return
 	}
-	if int64(len(t.storing)+len(t.hashQ))*t.layout.PieceLength > t.opts.Backlog {
-		return // storage is behind: do not buffer more (handleStored refills)
-	}
 	t.updatePriorities()
 	has := &p.bf
 	if p.peerChoking {
 		has = &p.allowedBF
 	}
-	t.pickBuf = t.pk.Pick(has, p.mine, n, t.pickBuf[:0])
+	// The backlog bounds the buffers of pieces downloading, hashing and
+	// storing: new pieces start only while it has room (pieces a read is
+	// blocked on always may); started ones finish.
+	fresh := max(0, int((t.opts.Backlog-t.pieces.inflight)/t.layout.PieceLength))
+	t.pickBuf = t.pk.PickLimit(has, p.mine, n, fresh, t.inProgress, t.pickBuf[:0])
 	for _, b := range t.pickBuf {
 		t.request(p, blockRef{piece: b.Piece, block: b.Index})
 	}
@@ -171,14 +172,17 @@ func (t *Torrent) request(p *peer, ref blockRef) {
 	p.send(wire.Message{ID: wire.Request, Index: uint32(ref.piece), Begin: begin, Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
 }
 
+// pendingPiece returns piece i's download, starting it (missing →
+// downloading, its buffer charged to the budget) on its first request.
 func (t *Torrent) pendingPiece(i int) *pieceDL {
-	pd := t.pending[i]
+	pd := t.pieces.dl[i]
 	if pd == nil {
 		pd = &pieceDL{
 			buf:  make([]byte, t.layout.PieceSize(i)),
 			from: make([]*peer, t.layout.NumBlocks(i)),
 		}
-		t.pending[i] = pd
+		t.setState(i, stDownloading)
+		t.pieces.dl[i] = pd
 	}
 	return pd
 }

@@ -27,7 +27,7 @@ type storer struct {
 	wg  sync.WaitGroup
 }
 
-func newStorer(ctx context.Context, st Storage, workers int) *storer {
+func newStorer(ctx context.Context, put func(piece int, data []byte) error, workers int) *storer {
 	s := &storer{in: make(chan storeJob), out: make(chan storeResult, 4*workers)}
 	s.wg.Add(workers)
 	for range workers {
@@ -38,7 +38,7 @@ func newStorer(ctx context.Context, st Storage, workers int) *storer {
 				case <-ctx.Done():
 					return
 				case j := <-s.in:
-					err := st.Put(j.piece, j.data)
+					err := put(j.piece, j.data)
 					select {
 					case s.out <- storeResult{piece: j.piece, err: err}:
 					case <-ctx.Done():

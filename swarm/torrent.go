@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/btfs/btfs/swarm/announce"
-	"github.com/btfs/btfs/swarm/bitfield"
 	"github.com/btfs/btfs/swarm/choker"
 	"github.com/btfs/btfs/swarm/hasher"
 	"github.com/btfs/btfs/swarm/metainfo"
@@ -61,31 +60,43 @@ type Torrent struct {
 	dupReqs         atomic.Int64 // second requests sent for late blocks under blocked reads
 	warmC           chan int     // piece indices for the warmers; nil without a slow tier
 
+	// budget is the shared byte budget the buffers of pieces downloading,
+	// hashing and storing are charged to (nil: storage has none; then
+	// only Backlog bounds them).
+	budget budgeter
+	// evicted collects pieces the cache reports gone (its watch callback
+	// runs under the cache's lock, so it only appends and signals evictC).
+	evictMu   sync.Mutex
+	evicted   []int
+	evictC    chan struct{}
+	stopWatch func()
+
 	// --- owned by run ---
-	verified  bitfield.Bitfield
-	pending   map[int]*pieceDL
-	hashQ     []hasher.Job
-	storeQ    []storeJob
-	storing   map[int][]byte   // verified pieces on their way into storage
-	hints     map[int][][2]int // reader id -> piece ranges to fetch early (media head/tail)
-	peers     map[*peer]struct{}
-	peerIDs   map[[20]byte]*peer
-	bannedIDs map[[20]byte]bool
-	known     map[netip.AddrPort]*knownPeer
-	dialing   int
-	waiters   map[int][]chan []byte
-	windows   map[int][2]int // reader id -> readahead pieces [start, end)
-	pk        *picker.Picker
-	basePrio  picker.Priority // of pieces no reader asked for
-	prioDirty bool
-	prioSet   []int // pieces whose priority differs from basePrio
-	prioWant  map[int]prioDeadline
-	pickBuf   []picker.Block
-	choker    *choker.Choker
-	chokeIn   []choker.Peer
-	lastChoke time.Time
-	nextCID   int
-	completed bool
+	pieces *pieceTable // every piece's state: the one record of its life
+	// inProgress reports whether a piece has a buffer (for the picker's
+	// limit on new pieces); made once, so Pick calls do not allocate it.
+	inProgress func(piece int) bool
+	hashQ      []hasher.Job
+	storeQ     []storeJob
+	hints      map[int][][2]int // reader id -> piece ranges to fetch early (media head/tail)
+	peers      map[*peer]struct{}
+	peerIDs    map[[20]byte]*peer
+	bannedIDs  map[[20]byte]bool
+	known      map[netip.AddrPort]*knownPeer
+	dialing    int
+	waiters    map[int][]chan []byte
+	windows    map[int][2]int // reader id -> readahead pieces [start, end)
+	pk         *picker.Picker
+	basePrio   picker.Priority // of pieces no reader asked for
+	prioDirty  bool
+	prioSet    []int // pieces whose priority differs from basePrio
+	prioWant   map[int]prioDeadline
+	pickBuf    []picker.Block
+	choker     *choker.Choker
+	chokeIn    []choker.Peer
+	lastChoke  time.Time
+	nextCID    int
+	completed  bool
 }
 
 // knownPeer is an address we may dial, with back-off after failures.
@@ -95,14 +106,6 @@ type knownPeer struct {
 	fails     int
 	next      time.Time
 	banned    bool
-}
-
-// pieceDL is a piece being downloaded: its buffer and per-block states.
-type pieceDL struct {
-	buf      []byte
-	from     []*peer // who sent each block
-	prev     []byte  // bytes of the last failed attempt, for judge
-	prevFrom []*peer // who sent each block of prev
 }
 
 func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) *Torrent {
@@ -120,19 +123,17 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 		cmdC:      make(chan func(), 64),
 		eventC:    make(chan peerEvent, 256),
 		completeC: make(chan struct{}),
-		verified:  bitfield.New(mi.Info.NumPieces()),
-		pending:   map[int]*pieceDL{},
+		evictC:    make(chan struct{}, 1),
 		peers:     map[*peer]struct{}{},
 		peerIDs:   map[[20]byte]*peer{},
 		bannedIDs: map[[20]byte]bool{},
 		known:     map[netip.AddrPort]*knownPeer{},
 		waiters:   map[int][]chan []byte{},
-		storing:   map[int][]byte{},
 		hints:     map[int][][2]int{},
 		windows:   map[int][2]int{},
 	}
 	t.hasher = hasher.New(ctx, max(1, runtime.NumCPU()))
-	t.store = newStorer(ctx, st, storeWorkers)
+	t.store = newStorer(ctx, t.put, storeWorkers)
 	t.choker = choker.New(uint64(time.Now().UnixNano()))
 	t.lastChoke = time.Now() // first round after chokeEvery; newcomers get free slots at once
 	t.pk = picker.New(t.layout.NumPieces, t.layout.NumBlocks, uint64(time.Now().UnixNano()))
@@ -144,22 +145,22 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 	// request under a blocked read is late (rescueLate). Streaming with a
 	// window never reaches true endgame: only what is read is wanted.
 	t.pk.SetDuplicates(false, t.basePrio != picker.None)
-	left := mi.Info.Length
+	t.pieces = newPieceTable(t.layout.NumPieces, t.layout.PieceSize)
+	t.inProgress = func(i int) bool { return t.pieces.get(i) != stMissing }
+	if b, ok := st.(budgeter); ok {
+		t.budget = b
+	}
+	if w, ok := st.(evictWatcher); ok {
+		t.stopWatch = w.Watch(t.noteEvicted)
+	}
 	for i := range t.layout.NumPieces {
 		if st.Has(i) {
-			t.verified.Set(i)
-			t.pk.Verified(i)
-			left -= int64(t.layout.PieceSize(i))
+			t.setState(i, stHeld)
 		} else if t.basePrio != picker.None {
 			t.pk.SetPriority(i, t.basePrio, 0)
 		}
 	}
-	t.nVerified.Store(int64(t.verified.Count()))
-	t.left.Store(left)
-	if t.verified.Full() {
-		t.completed = true
-		t.signalComplete()
-	}
+	t.updateCounters()
 	for _, a := range opts.Peers {
 		t.known[a] = &knownPeer{}
 	}
@@ -179,6 +180,9 @@ func (t *Torrent) Close() error {
 	t.wg.Wait()
 	t.hasher.Wait()
 	t.store.wg.Wait()
+	if t.stopWatch != nil {
+		t.stopWatch()
+	}
 	return nil
 }
 
@@ -313,6 +317,8 @@ func (t *Torrent) run() {
 			t.storeQ = t.storeQ[1:]
 		case r := <-t.store.out:
 			t.handleStored(r)
+		case <-t.evictC:
+			t.handleEvicted()
 		case now := <-tick.C:
 			t.handleTick(now)
 		case now := <-rescue.C:
@@ -330,8 +336,13 @@ func (t *Torrent) shutdown() {
 		p.shut()
 	}
 	t.nPeers.Store(0)
+	if t.budget != nil {
+		for _, pd := range t.pieces.dl { // partial downloads: never stored
+			t.budget.Release(int64(len(pd.buf)))
+		}
+	}
 	for _, j := range t.storeQ {
-		if err := t.storage.Put(j.piece, j.data); err != nil {
+		if err := t.put(j.piece, j.data); err != nil {
 			t.log.Warn("store piece at close", "piece", j.piece, "err", err)
 		}
 	}
@@ -505,12 +516,12 @@ func (t *Torrent) leastUseful(now time.Time) *peer {
 // Fast peers also learn their allowed-fast pieces among those we hold.
 func (t *Torrent) sendHaves(p *peer) {
 	switch {
-	case p.fast && t.verified.Full():
+	case p.fast && t.pieces.verified.Full():
 		p.send(wire.Message{ID: wire.HaveAll})
-	case p.fast && t.verified.Count() == 0:
+	case p.fast && t.pieces.verified.Count() == 0:
 		p.send(wire.Message{ID: wire.HaveNone})
-	case t.verified.Count() > 0:
-		bf := t.verified.Clone()
+	case t.pieces.verified.Count() > 0:
+		bf := t.pieces.verified.Clone()
 		p.send(wire.Message{ID: wire.Bitfield, Payload: bf.Bytes()})
 	}
 	if !p.fast {
@@ -518,7 +529,7 @@ func (t *Torrent) sendHaves(p *peer) {
 	}
 	for _, i := range allowedFastSet(p.addr.Addr(), t.mi.InfoHash, t.layout.NumPieces, allowedFastCount) {
 		p.ourAllowed[i] = true
-		if t.verified.Has(i) {
+		if t.pieces.verified.Has(i) {
 			p.send(wire.Message{ID: wire.AllowedFast, Index: uint32(i)})
 		}
 	}

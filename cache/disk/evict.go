@@ -83,6 +83,9 @@ func (c *Cache) dropLocked(st *store, piece int) {
 	if err != nil {
 		c.warnPunch(st, fmt.Errorf("piece %d: %w", piece, err))
 	}
+	if st.onDrop != nil {
+		st.onDrop(piece)
+	}
 }
 
 func (c *Cache) touchLocked(st *store, el *list.Element) {

@@ -53,7 +53,11 @@ type store struct {
 	count    int   // held pieces
 	bytes    int64 // bytes of held pieces
 
-	open      bool // a Torrent handle is live
+	open bool // a Torrent handle is live
+	// onDrop, set while a Torrent handle is open, learns of each piece
+	// dropped (evicted, or found bad). It is called with c.mu held and
+	// must not block or call back into the cache.
+	onDrop    func(piece int)
 	dirty     bool // held changed since the bitmap was last written
 	metaDirty bool // name or lastUsed changed since meta was last written
 }

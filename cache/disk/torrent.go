@@ -396,6 +396,18 @@ func (t *Torrent) Pieces() int {
 	return t.st.count
 }
 
+// OnDrop makes f learn of every piece of this torrent the cache drops from
+// now on (evicted to make room, or found bad on its first read) until
+// Close. f is called with the cache's lock held: it must return at once
+// and not call the cache.
+func (t *Torrent) OnDrop(f func(piece int)) {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	if !t.closed {
+		t.st.onDrop = f
+	}
+}
+
 // Close marks the torrent as no longer open: its pieces are evicted first
 // from now on. Its data stays in the cache. Put and ReadAt fail afterwards.
 func (t *Torrent) Close() error {
@@ -405,6 +417,7 @@ func (t *Torrent) Close() error {
 		return nil
 	}
 	t.closed = true
+	t.st.onDrop = nil
 	if t.c.stores[t.st.ih] == t.st {
 		t.st.open = false
 		t.st.lastUsed = time.Now()

@@ -165,13 +165,15 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			defer dt.Close()
 		}
 	}
-	// One byte budget: the memory cache, plus complete pieces waiting for
-	// the hasher or the disk (a quarter of the cache, at most 64 MiB),
-	// plus a little for everything else. A soft limit makes Go's GC work
-	// harder as the process approaches it instead of doubling the heap.
+	// One byte budget, the memory cache's: it holds verified pieces and
+	// is charged for the buffers of pieces downloading, hashing and
+	// storing, at most the backlog of them (a quarter of the cache, at
+	// most 64 MiB). The process limit adds a little for everything else;
+	// a soft limit makes Go's GC work harder as the process approaches it
+	// instead of doubling the heap.
 	backlog := min(64<<20, memCache.n/4)
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memCache.n + backlog + 40<<20)
+		debug.SetMemoryLimit(memCache.n + 40<<20)
 	}
 	pieces := cache.New(memCache.n).Pieces(mi.InfoHash, dt, mi.Info.Layout().PieceSize)
 	t, err := cl.AddTorrent(mi, pieces, swarm.TorrentOptions{

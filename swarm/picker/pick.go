@@ -18,9 +18,20 @@ import "github.com/btfs/btfs/swarm/bitfield"
 // and in endgame, when the normal pass found fewer than max blocks and left
 // no unrequested block in any wanted piece this peer has.
 func (p *Picker) Pick(has *bitfield.Bitfield, mine func(Block) bool, max int, out []Block) []Block {
+	return p.PickLimit(has, mine, max, -1, nil, out)
+}
+
+// PickLimit is Pick that starts at most fresh new pieces (fresh < 0: no
+// limit). A piece is new unless inProgress reports it is not (nil: unless
+// a block of it is requested or received). Pieces of priority Now are
+// exempt: a blocked read always gets its piece started. It lets a caller
+// bound the buffers of pieces in progress.
+func (p *Picker) PickLimit(has *bitfield.Bitfield, mine func(Block) bool, max, fresh int, inProgress func(piece int) bool, out []Block) []Block {
 	if max <= 0 {
 		return out
 	}
+	p.fresh, p.inProgress = fresh, inProgress
+	defer func() { p.inProgress = nil }()
 	p.sortOrder()
 	p.calls++
 	if p.calls == 0 { // wrapped: forget old calls so none looks current
@@ -56,6 +67,16 @@ func (p *Picker) pickFresh(lo, hi int, has *bitfield.Bitfield, mine func(Block) 
 		if ps.free == 0 || !has.Has(pc) {
 			continue
 		}
+		isNew := ps.prio != Now && p.fresh >= 0
+		if isNew && p.inProgress != nil {
+			isNew = !p.inProgress(pc)
+		} else if isNew {
+			isNew = !ps.started()
+		}
+		if isNew && p.fresh == 0 {
+			continue
+		}
+		took := len(out)
 		// Taking the first block may make the piece started and move it
 		// towards the front; order[i+1:] stays as it was.
 		first := int32(-1)
@@ -81,6 +102,9 @@ func (p *Picker) pickFresh(lo, hi int, has *bitfield.Bitfield, mine func(Block) 
 			first = j
 		}
 		ps.hint = first
+		if isNew && len(out) > took && p.fresh > 0 {
+			p.fresh--
+		}
 	}
 	return out, skipped
 }

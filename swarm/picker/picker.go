@@ -83,6 +83,10 @@ type Picker struct {
 	dirty  bool     // order must be re-sorted before use
 	dupNow bool     // Pick duplicates blocks of fully requested Now pieces
 	dupEnd bool     // Pick duplicates in endgame
+	// For the PickLimit call in progress: new pieces it may still start
+	// (< 0: any number), and the caller's view of pieces in progress.
+	fresh      int
+	inProgress func(piece int) bool
 }
 
 // New makes a picker for numPieces pieces; blocksIn(i) gives the number of

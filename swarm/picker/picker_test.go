@@ -671,3 +671,32 @@ func TestDuplicatePolicy(t *testing.T) {
 		t.Fatal("a received block was duplicated")
 	}
 }
+
+// TestPickLimitStartsFewNewPieces: PickLimit starts at most the given
+// number of new pieces, keeps feeding pieces in progress, and starts Now
+// pieces regardless.
+func TestPickLimitStartsFewNewPieces(t *testing.T) {
+	p := New(6, uniform(2), 1)
+	p.SetDuplicates(false, false)
+	for i := range 6 {
+		p.SetPriority(i, Readahead, int64(i))
+	}
+	busy := map[int]bool{}
+	inProgress := func(i int) bool { return busy[i] }
+	got := p.PickLimit(all(6), nil, 100, 1, inProgress, nil)
+	if want := []Block{{0, 0}, {0, 1}}; !slices.Equal(got, want) {
+		t.Fatalf("one new piece allowed: got %v, want %v", got, want)
+	}
+	busy[0] = true
+	p.Cancelled(Block{0, 1}) // its second block is free again
+	if got := p.PickLimit(all(6), nil, 100, 0, inProgress, nil); !slices.Equal(got, []Block{{0, 1}}) {
+		t.Fatalf("no new piece allowed: got %v, want the rest of piece 0", got)
+	}
+	p.SetPriority(4, Now, 0)
+	if got := p.PickLimit(all(6), nil, 100, 0, inProgress, nil); !slices.Equal(got, []Block{{4, 0}, {4, 1}}) {
+		t.Fatalf("a Now piece is always started: got %v", got)
+	}
+	if got := p.PickLimit(all(6), nil, 6, -1, inProgress, nil); len(got) != 6 || got[0].Piece != 1 {
+		t.Fatalf("no limit: got %v, want the free blocks of pieces 1, 2 and 3", got)
+	}
+}

@@ -16,7 +16,10 @@ type Key struct {
 }
 
 // Store is a byte-bounded LRU of verified pieces, safe for concurrent use.
-// Stored slices are immutable: callers must not modify what they Put or Get.
+// Stored bytes are immutable: callers must not modify what they Put. A
+// piece leaves the store with its reference dropped, so its buffer may be
+// reused at once: bytes are read either under the store's lock (ReadAt) or
+// with a reference of the reader's own (Acquire).
 //
 // Its budget is the process's one byte budget for piece data: besides the
 // pieces it holds it counts reservations, the buffers of pieces being
@@ -26,20 +29,26 @@ type Store struct {
 	// mu guards everything below; it separates the torrent loops (Put,
 	// Reserve), the FUSE read goroutines and the peer writers (Get).
 	mu       sync.Mutex
-	lru      *simplelru.LRU[Key, []byte]
+	lru      *simplelru.LRU[Key, *Buf]
 	bytes    int64
 	reserved int64
 	max      int64
 	// watchers learn of the pieces of their torrent that leave the store.
 	watchers map[[20]byte]func(piece int)
 	putting  Key // the key Put replaces: not reported as evicted
+	pool     *Pool
 }
 
 // New returns a Store that keeps at most maxBytes of piece data.
 func New(maxBytes int64) *Store {
-	s := &Store{max: maxBytes, watchers: map[[20]byte]func(int){}, putting: Key{Piece: -1}}
+	s := &Store{
+		max: maxBytes, watchers: map[[20]byte]func(int){}, putting: Key{Piece: -1},
+		// Free buffers kept: enough for a burst of evictions to feed the
+		// downloads that caused them, bounded so they cost little memory.
+		pool: NewPool(min(64<<20, maxBytes/8)),
+	}
 	// The count bound is never the binding one: bytes are.
-	l, err := simplelru.NewLRU[Key, []byte](1<<30, s.evicted)
+	l, err := simplelru.NewLRU[Key, *Buf](1<<30, s.evicted)
 	if err != nil {
 		panic(err) // only for a non-positive size, which 1<<30 is not
 	}
@@ -48,8 +57,9 @@ func New(maxBytes int64) *Store {
 }
 
 // evicted is the LRU's callback for every entry leaving it (mu held).
-func (s *Store) evicted(k Key, v []byte) {
-	s.bytes -= int64(len(v))
+func (s *Store) evicted(k Key, v *Buf) {
+	s.bytes -= int64(len(v.b))
+	v.Unref()
 	if k == s.putting {
 		return
 	}
@@ -72,19 +82,27 @@ func (s *Store) Watch(ih [20]byte, f func(piece int)) (stop func()) {
 	}
 }
 
+// Pool returns the store's pool of piece buffers.
+func (s *Store) Pool() *Pool { return s.pool }
+
 // Put stores a verified piece, evicting least recently used pieces to stay
 // within the byte budget. A piece larger than the whole budget is not kept.
-func (s *Store) Put(k Key, data []byte) { s.put(k, data, 0) }
+func (s *Store) Put(k Key, data []byte) {
+	b := NewBuf(data)
+	s.PutBuf(k, b, false)
+	b.Unref()
+}
 
-// PutReserved stores a verified piece whose bytes were reserved (Reserve):
-// the reservation becomes the held piece, in one step.
-func (s *Store) PutReserved(k Key, data []byte) { s.put(k, data, int64(len(data))) }
-
-func (s *Store) put(k Key, data []byte, reserved int64) {
-	n := int64(len(data))
+// PutBuf stores a verified piece, taking a reference of its own to b.
+// With reserved, the piece's bytes were reserved (Reserve) and the
+// reservation becomes the held piece, in one step.
+func (s *Store) PutBuf(k Key, b *Buf, reserved bool) {
+	n := int64(len(b.b))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reserved = max(0, s.reserved-reserved)
+	if reserved {
+		s.reserved = max(0, s.reserved-n)
+	}
 	if n > s.max {
 		return
 	}
@@ -92,7 +110,7 @@ func (s *Store) put(k Key, data []byte, reserved int64) {
 	s.lru.Remove(k)
 	s.putting = Key{Piece: -1}
 	s.makeRoomLocked(n)
-	s.lru.Add(k, data)
+	s.lru.Add(k, b.Ref())
 	s.bytes += n
 }
 
@@ -134,18 +152,31 @@ func (s *Store) Reserved() int64 {
 // Max returns the budget in bytes.
 func (s *Store) Max() int64 { return s.max }
 
-// Get returns a piece and marks it recently used.
-func (s *Store) Get(k Key) ([]byte, bool) {
+// Acquire returns a piece with a reference for the caller, who must Unref
+// it, and marks it recently used.
+func (s *Store) Acquire(k Key) (*Buf, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lru.Get(k)
+	b, ok := s.lru.Get(k)
+	if !ok {
+		return nil, false
+	}
+	return b.Ref(), true
 }
 
-// Peek returns a piece without touching its recency.
-func (s *Store) Peek(k Key) ([]byte, bool) {
+// ReadAt copies bytes [off, off+len(p)) of a piece into p, under the lock
+// (the piece cannot be evicted and its buffer reused meanwhile), without
+// touching its recency. False when the piece is not held or the range is
+// outside it.
+func (s *Store) ReadAt(k Key, off int, p []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lru.Peek(k)
+	b, ok := s.lru.Peek(k)
+	if !ok || off < 0 || off+len(p) > len(b.b) {
+		return false
+	}
+	copy(p, b.b[off:])
+	return true
 }
 
 // Contains reports whether a piece is held, without touching its recency.

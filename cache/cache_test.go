@@ -15,9 +15,11 @@ func TestByteBoundAndLRU(t *testing.T) {
 	for i := range 3 {
 		s.Put(key(i), bytes.Repeat([]byte{byte(i)}, 100))
 	}
-	if _, ok := s.Get(key(0)); !ok { // 0 is now most recent
+	b, ok := s.Acquire(key(0)) // 0 is now most recent
+	if !ok {
 		t.Fatal("piece 0 missing")
 	}
+	b.Unref()
 	s.Put(key(3), make([]byte, 100)) // evicts 1, the least recent
 	if s.Contains(key(1)) {
 		t.Fatal("piece 1 should have been evicted")
@@ -53,7 +55,8 @@ func TestTorrentsDoNotCollide(t *testing.T) {
 	a, b := Key{InfoHash: [20]byte{1}, Piece: 7}, Key{InfoHash: [20]byte{2}, Piece: 7}
 	s.Put(a, []byte("a"))
 	s.Put(b, []byte("b"))
-	if v, _ := s.Get(a); string(v) != "a" {
+	v := make([]byte, 1)
+	if !s.ReadAt(a, 0, v) || string(v) != "a" {
 		t.Fatalf("a = %q", v)
 	}
 }
@@ -66,7 +69,9 @@ func TestConcurrent(t *testing.T) {
 			for i := range 1000 {
 				k := key(g*1000 + i%50)
 				s.Put(k, make([]byte, 1024))
-				s.Get(k)
+				if b, ok := s.Acquire(k); ok {
+					b.Unref()
+				}
 			}
 		})
 	}
@@ -85,9 +90,11 @@ func BenchmarkGetPut(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, ok := s.Get(key(i % 256)); !ok {
+		d, ok := s.Acquire(key(i % 256))
+		if !ok {
 			b.Fatal(fmt.Sprint("miss ", i))
 		}
+		d.Unref()
 		i++
 	}
 }
@@ -107,7 +114,9 @@ func TestReservationsShareTheBudget(t *testing.T) {
 	if s.Bytes() != 200 || s.Reserved() != 150 || !slices.Equal(gone, []int{0, 1}) {
 		t.Fatalf("after reserving: held %d reserved %d gone %v", s.Bytes(), s.Reserved(), gone)
 	}
-	s.PutReserved(key(9), make([]byte, 100)) // 100 of the 150 become piece 9
+	nine := NewBuf(make([]byte, 100))
+	s.PutBuf(key(9), nine, true) // 100 of the 150 become piece 9
+	nine.Unref()
 	if s.Bytes() != 300 || s.Reserved() != 50 || !s.Contains(key(9)) {
 		t.Fatalf("after PutReserved: held %d reserved %d", s.Bytes(), s.Reserved())
 	}
@@ -129,4 +138,43 @@ func TestReservationsShareTheBudget(t *testing.T) {
 	if s.Bytes() != 0 || s.Reserved() != 1000 {
 		t.Fatalf("held %d reserved %d", s.Bytes(), s.Reserved())
 	}
+}
+
+// TestBuffersRecycleOnlyWhenUnreferenced: a pooled piece buffer evicted
+// from the store comes back from the pool only once every reference is
+// gone; until then its bytes stay as they were.
+func TestBuffersRecycleOnlyWhenUnreferenced(t *testing.T) {
+	s := New(800) // keeps up to 100 free bytes: one buffer
+	b := s.Pool().Get(100)
+	copy(b.Bytes(), bytes.Repeat([]byte{7}, 100))
+	s.PutBuf(key(0), b, false)
+	b.Unref()                     // the store's reference remains
+	held, ok := s.Acquire(key(0)) // a reader's
+	if !ok {
+		t.Fatal("piece 0 not held")
+	}
+	for i := 1; i <= 8; i++ {
+		s.Put(key(i), make([]byte, 100)) // the last evicts 0
+	}
+	if s.Contains(key(0)) {
+		t.Fatal("piece 0 not evicted")
+	}
+	fresh := s.Pool().Get(100)
+	if &fresh.Bytes()[0] == &held.Bytes()[0] {
+		t.Fatal("a buffer a reader still holds was handed out again")
+	}
+	if !bytes.Equal(held.Bytes(), bytes.Repeat([]byte{7}, 100)) {
+		t.Fatal("held bytes changed")
+	}
+	held.Unref() // last reference: back to the pool
+	again := s.Pool().Get(100)
+	if &again.Bytes()[0] != &held.Bytes()[0] || s.Pool().Reused() != 1 {
+		t.Fatalf("released buffer not reused (reused %d)", s.Pool().Reused())
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a double release went unnoticed")
+		}
+	}()
+	held.Unref()
 }

@@ -33,11 +33,7 @@ func (c *Pieces) key(i int) Key { return Key{InfoHash: c.ih, Piece: i} }
 // disk.Torrent.ReadAt) in a pooled buffer. False when neither tier holds
 // the piece, or the range is outside it.
 func (c *Pieces) ReadBlock(piece, begin int, p []byte) (bool, error) {
-	if d, ok := c.mem.Peek(c.key(piece)); ok {
-		if begin < 0 || begin+len(p) > len(d) {
-			return false, nil
-		}
-		copy(p, d[begin:])
+	if c.mem.ReadAt(c.key(piece), begin, p) {
 		return true, nil
 	}
 	if c.disk == nil || begin < 0 || begin+len(p) > c.pieceSize(piece) {
@@ -63,30 +59,20 @@ func (c *Pieces) Warm(piece int) {
 	_, _ = c.disk.Check(piece) // a bad piece is dropped; its reader re-fetches it
 }
 
-// Piece returns a held piece's bytes (immutable), promoting a piece read
-// from disk into memory.
+// Piece returns a copy of a held piece's bytes, from memory or disk,
+// without promoting it (for tools and tests; the engine reads blocks).
 func (c *Pieces) Piece(piece int) ([]byte, bool, error) {
-	if d, ok := c.mem.Get(c.key(piece)); ok {
-		return d, true, nil
-	}
-	if c.disk == nil || !c.disk.Has(piece) {
-		return nil, false, nil
-	}
 	d := make([]byte, c.pieceSize(piece))
-	ok, err := c.disk.ReadAt(piece, 0, d) // a whole piece: checked in d itself
+	ok, err := c.ReadBlock(piece, 0, d)
 	if err != nil || !ok {
-		if err != nil {
-			err = fmt.Errorf("disk cache: piece %d: %w", piece, err)
-		}
 		return nil, false, err
 	}
-	c.mem.Put(c.key(piece), d)
 	return d, true, nil
 }
 
-// MemPiece returns a piece's bytes only if memory holds them; it never
-// touches the disk.
-func (c *Pieces) MemPiece(piece int) ([]byte, bool) { return c.mem.Get(c.key(piece)) }
+// Alloc returns a piece buffer of n bytes from the shared pool, with one
+// reference (see Buf).
+func (c *Pieces) Alloc(n int) *Buf { return c.mem.pool.Get(n) }
 
 // Has reports whether either tier holds the piece.
 func (c *Pieces) Has(piece int) bool {
@@ -102,10 +88,11 @@ func (c *Pieces) Put(piece int, data []byte) error {
 }
 
 // PutReserved is Put for a piece whose bytes were reserved with Reserve:
-// the reservation becomes the piece held in memory.
-func (c *Pieces) PutReserved(piece int, data []byte) error {
-	c.mem.PutReserved(c.key(piece), data)
-	return c.putDisk(piece, data)
+// the reservation becomes the piece held in memory, which takes its own
+// reference to b; the caller's reference stays the caller's.
+func (c *Pieces) PutReserved(piece int, b *Buf) error {
+	c.mem.PutBuf(c.key(piece), b, true)
+	return c.putDisk(piece, b.Bytes())
 }
 
 // Reserve counts n bytes of piece buffers (downloads, hashing, storing)

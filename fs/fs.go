@@ -25,14 +25,6 @@ type Reader interface {
 }
 
 // Torrent is the engine side.
-// SliceReader is an optional upgrade of Reader: Slice returns the n bytes at
-// torrent offset off without copying when the engine already holds them in
-// one immutable buffer, and false otherwise (the caller then uses ReadAt).
-// It never blocks.
-type SliceReader interface {
-	Slice(off int64, n int) ([]byte, bool)
-}
-
 type Torrent interface {
 	// NewReader is called once per open handle; f tells the engine which
 	// file is read (readahead bounds, media hints).

@@ -44,13 +44,6 @@ func (h *handle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.Rea
 		defer unregister()
 	}
 
-	if sr, ok := h.r.(SliceReader); ok {
-		// Zero-copy: hand the kernel the engine's own immutable bytes.
-		if b, ok := sr.Slice(f.Offset+req.Offset, int(size)); ok {
-			resp.Data = b
-			return nil
-		}
-	}
 	buf := resp.Data[:size]
 	if int64(cap(resp.Data)) < size {
 		buf = make([]byte, size)

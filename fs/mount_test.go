@@ -10,12 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/btfs/btfs/swarm/metainfo"
 )
 
 func TestMountTree(t *testing.T) {
@@ -346,48 +343,5 @@ func TestMountRaisesKernelReadahead(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(defaultReadaheadKB) {
 		t.Fatalf("read_ahead_kb = %s, want %d", got, defaultReadaheadKB)
-	}
-}
-
-// sliceTorrent's readers also offer zero-copy slices and count them.
-type sliceTorrent struct {
-	fakeTorrent
-	slices atomic.Int64
-}
-
-type sliceReader struct {
-	Reader
-	t    *sliceTorrent
-	data []byte
-}
-
-func (s *sliceTorrent) NewReader(f metainfo.File) Reader {
-	return &sliceReader{Reader: s.fakeTorrent.NewReader(f), t: s, data: s.data}
-}
-
-func (r *sliceReader) Slice(off int64, n int) ([]byte, bool) {
-	if off%2 == 1 { // decline some, to exercise the fallback
-		return nil, false
-	}
-	r.t.slices.Add(1)
-	return r.data[off : off+int64(n)], true
-}
-
-func TestReadUsesZeroCopySlices(t *testing.T) {
-	info, data := build("f", false, spec{path: "f", length: 3 << 20})
-	st := &sliceTorrent{fakeTorrent: fakeTorrent{data: data}}
-	dir, _ := mountFS(t, New(info, st, Options{}))
-	got, err := os.ReadFile(filepath.Join(dir, "f"))
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("read through slices: err=%v equal=%v", err, bytes.Equal(got, data))
-	}
-	h, _ := os.Open(filepath.Join(dir, "f"))
-	defer h.Close()
-	buf := make([]byte, 100)
-	if _, err := h.ReadAt(buf, 1001); err != nil || !bytes.Equal(buf, data[1001:1101]) {
-		t.Fatalf("odd-offset read (fallback path): %v", err)
-	}
-	if st.slices.Load() == 0 {
-		t.Fatal("Slice was never used")
 	}
 }

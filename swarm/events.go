@@ -256,15 +256,15 @@ func (t *Torrent) handleVerdict(r hasher.Result) {
 	size := int64(len(r.Data))
 	t.pk.Verified(r.Piece)
 	t.downloaded.Add(size)
+	b := t.pieces.data[r.Piece] // the table's reference, moved from pd
 	for _, ch := range t.waiters[r.Piece] {
-		ch <- r.Data
+		ch <- b.Ref() // each reader drops its own once it copied
 	}
 	delete(t.waiters, r.Piece)
 	t.prioDirty = true
 	// Storage writes (files, later the disk cache) happen off the loop;
 	// the piece counts as ours once they are done (handleStored).
-	t.pieces.data[r.Piece] = r.Data
-	t.storeQ = append(t.storeQ, storeJob{piece: r.Piece, data: r.Data})
+	t.storeQ = append(t.storeQ, storeJob{piece: r.Piece, b: b.Ref()})
 	t.fillAll()
 }
 

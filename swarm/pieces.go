@@ -3,6 +3,8 @@ package swarm
 import (
 	"fmt"
 
+	"github.com/btfs/btfs/cache"
+
 	"github.com/btfs/btfs/swarm/bitfield"
 	"github.com/btfs/btfs/swarm/wire"
 )
@@ -61,13 +63,15 @@ type pieceTable struct {
 	// and who sent each block.
 	dl map[int]*pieceDL
 	// data is the verified bytes of each piece storing (readers get them
-	// from here until storage has them).
-	data map[int][]byte
+	// from here until storage has them). The table holds one reference to
+	// each buffer in dl and data, dropped when the piece leaves them.
+	data map[int]*cache.Buf
 }
 
 // pieceDL is a piece being downloaded: its buffer and per-block states.
 type pieceDL struct {
-	buf      []byte
+	b        *cache.Buf
+	buf      []byte  // b's bytes
 	from     []*peer // who sent each block
 	prev     []byte  // bytes of the last failed attempt, for judge
 	prevFrom []*peer // who sent each block of prev
@@ -76,7 +80,7 @@ type pieceDL struct {
 func newPieceTable(n int, size func(int) int) *pieceTable {
 	pt := &pieceTable{
 		state: make([]pieceState, n), verified: bitfield.New(n), size: size,
-		dl: map[int]*pieceDL{}, data: map[int][]byte{},
+		dl: map[int]*pieceDL{}, data: map[int]*cache.Buf{},
 	}
 	pt.count[stMissing] = n
 	return pt
@@ -105,11 +109,22 @@ func (pt *pieceTable) set(i int, s pieceState) pieceState {
 	if inBuffer(s) {
 		pt.inflight += n
 	}
-	if s != stDownloading && s != stHashing {
+	// The buffer's reference moves with the piece: from dl to data when
+	// it verifies, and is dropped when it leaves both.
+	if pd := pt.dl[i]; pd != nil && s != stDownloading && s != stHashing {
 		delete(pt.dl, i)
+		switch {
+		case s == stStoring:
+			pt.data[i] = pd.b
+		case pd.b != nil:
+			pd.b.Unref()
+		}
 	}
-	if old == stStoring {
+	if b, ok := pt.data[i]; ok && old == stStoring {
 		delete(pt.data, i)
+		if b != nil {
+			b.Unref()
+		}
 	}
 	switch {
 	case s == stHeld:
@@ -134,7 +149,7 @@ func (pt *pieceTable) held(i int) bool { return pt.state[i] == stHeld }
 type budgeter interface {
 	Reserve(n int64)
 	Release(n int64)
-	PutReserved(piece int, data []byte) error
+	PutReserved(piece int, b *cache.Buf) error
 }
 
 // evictWatcher is storage that tells the loop of pieces it may have
@@ -198,12 +213,21 @@ func (t *Torrent) updateCounters() {
 }
 
 // put hands a verified piece to storage, turning its reservation into the
-// held piece when storage keeps a budget.
-func (t *Torrent) put(piece int, data []byte) error {
+// held piece when storage keeps a budget. The caller keeps its reference.
+func (t *Torrent) put(piece int, b *cache.Buf) error {
 	if t.budget != nil {
-		return t.budget.PutReserved(piece, data)
+		return t.budget.PutReserved(piece, b)
 	}
-	return t.storage.Put(piece, data)
+	return t.storage.Put(piece, b.Bytes())
+}
+
+// alloc returns a buffer for a piece of n bytes, recycled when storage
+// can, with one reference.
+func (t *Torrent) alloc(n int) *cache.Buf {
+	if t.allocator != nil {
+		return t.allocator.Alloc(n)
+	}
+	return cache.NewBuf(make([]byte, n))
 }
 
 // noteEvicted is the cache's watch callback: it runs under the cache's

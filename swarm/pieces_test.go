@@ -46,7 +46,9 @@ func TestPieceTableTransitions(t *testing.T) {
 
 	// The full life of piece 0, with a failed hash on the way.
 	pt.set(0, stDownloading)
-	pt.dl[0] = &pieceDL{}
+	buf := cache.NewBuf(make([]byte, 100))
+	buf.Ref() // the test's own, to see the table's go
+	pt.dl[0] = &pieceDL{b: buf}
 	check(100, 40, [numStates]int{2, 1, 0, 0, 1})
 	pt.set(0, stHashing)
 	check(100, 40, [numStates]int{2, 0, 1, 0, 1})
@@ -56,26 +58,43 @@ func TestPieceTableTransitions(t *testing.T) {
 	}
 	pt.set(0, stHashing)
 	pt.set(0, stStoring)
-	pt.data[0] = []byte("x")
-	if pt.dl[0] != nil {
-		t.Fatal("a verified piece kept its download")
+	if pt.dl[0] != nil || pt.data[0] != buf {
+		t.Fatal("a verified piece kept its download, or its buffer did not move to storing")
 	}
 	check(100, 40, [numStates]int{2, 0, 0, 1, 1})
 	pt.set(0, stHeld)
 	if pt.data[0] != nil {
 		t.Fatal("a held piece kept its storing bytes")
 	}
+	buf.Unref() // the test's: the table must have dropped its own already
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the table kept its reference to a stored piece's buffer")
+			}
+		}()
+		buf.Unref()
+	}()
 	check(0, 140, [numStates]int{2, 0, 0, 0, 2})
 	pt.set(0, stMissing) // evicted
 	check(0, 40, [numStates]int{3, 0, 0, 0, 1})
 
 	// A reader seeks away mid-piece: downloading → missing.
 	pt.set(1, stDownloading)
-	pt.dl[1] = &pieceDL{}
+	buf1 := cache.NewBuf(make([]byte, 100))
+	pt.dl[1] = &pieceDL{b: buf1}
 	pt.set(1, stMissing)
 	if pt.dl[1] != nil {
 		t.Fatal("a discarded piece kept its download")
 	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("a discarded download's buffer was not released")
+			}
+		}()
+		buf1.Unref()
+	}()
 	// Storage refused a verified piece: storing → missing.
 	pt.set(2, stDownloading)
 	pt.set(2, stHashing)
@@ -184,7 +203,8 @@ func TestEvictedPieceIsMissingEverywhere(t *testing.T) {
 // the cache's reservations match the buffers of pieces in progress, held
 // plus reserved bytes stay within the cache, the buffers stay within the
 // backlog (plus the pieces reads are blocked on), and no reservation is
-// left once the readers are gone. Every byte read is checked.
+// left once the readers are gone. Every byte read is checked, while piece
+// buffers are recycled from evicted pieces.
 func TestByteBudgetModel(t *testing.T) {
 	const pieceLen = 64 * 1024
 	fx := newFixture(t, pieceLen, nil, 6<<20)
@@ -340,5 +360,11 @@ func TestByteBudgetModel(t *testing.T) {
 		}
 		t.Error(v)
 	}
-	t.Logf("peak buffers %d KiB (backlog %d KiB); wasted %d KiB", maxInflight>>10, backlog>>10, tor.Stats().Wasted>>10)
+	// Pieces were evicted and their buffers reused for new downloads
+	// while readers read: the bytes checked above prove no reader saw a
+	// buffer recycled under it.
+	if store.Pool().Reused() == 0 {
+		t.Error("no piece buffer was recycled")
+	}
+	t.Logf("peak buffers %d KiB (backlog %d KiB); wasted %d KiB; %d buffers recycled", maxInflight>>10, backlog>>10, tor.Stats().Wasted>>10, store.Pool().Reused())
 }

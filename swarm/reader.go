@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/btfs/btfs/cache"
 	"github.com/btfs/btfs/swarm/metainfo"
 )
 
@@ -100,42 +101,32 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		piece := l.PieceAt(pos)
 		begin := int(pos - l.PieceOffset(piece))
 		chunk := min(len(p)-n, l.PieceSize(piece)-begin)
-		ok, err := r.t.storage.ReadBlock(piece, begin, p[n:n+chunk])
-		if err != nil {
-			return n, fmt.Errorf("piece %d: %w", piece, err)
-		}
-		if !ok {
-			data, err := r.t.waitPiece(ctx, piece)
+		for tries := 0; ; tries++ {
+			ok, err := r.t.storage.ReadBlock(piece, begin, p[n:n+chunk])
+			if err != nil {
+				return n, fmt.Errorf("piece %d: %w", piece, err)
+			}
+			if ok {
+				break
+			}
+			if tries == maxRereads {
+				return n, fmt.Errorf("piece %d: held but not readable after %d tries", piece, tries)
+			}
+			b, err := r.t.waitPiece(ctx, piece)
 			if err != nil {
 				return n, err
 			}
-			copy(p[n:n+chunk], data[begin:])
+			if b != nil {
+				copy(p[n:n+chunk], b.Bytes()[begin:])
+				b.Unref()
+				break
+			}
+			// Held: read it from storage again (it may have been stored
+			// or evicted since ReadBlock looked).
 		}
 		n += chunk
 	}
 	return n, nil
-}
-
-// Slice returns the n bytes at off without copying when they lie in one
-// piece that is in memory, and false otherwise (then use ReadAt). It never
-// blocks on the network.
-func (r *Reader) Slice(off int64, n int) ([]byte, bool) {
-	ms, ok := r.t.storage.(memPiecer)
-	if !ok || r.closed.Load() || n <= 0 || off < 0 || off+int64(n) > r.t.layout.Length {
-		return nil, false
-	}
-	l := r.t.layout
-	piece := l.PieceAt(off)
-	begin := int(off - l.PieceOffset(piece))
-	if begin+n > l.PieceSize(piece) {
-		return nil, false
-	}
-	d, ok := ms.MemPiece(piece)
-	if !ok {
-		return nil, false
-	}
-	r.track(off, n)
-	return d[begin : begin+n : begin+n], true
 }
 
 // track updates the readahead window for a read of n bytes at off and
@@ -207,15 +198,21 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// waitPiece blocks until piece is verified and returns its bytes.
-func (t *Torrent) waitPiece(ctx context.Context, piece int) ([]byte, error) {
-	ch := make(chan []byte, 1)
+// maxRereads bounds how often ReadAt reads a piece the loop says is held
+// but storage does not return (evicted between the two, each time).
+const maxRereads = 8
+
+// waitPiece blocks until piece is verified and returns its bytes with a
+// reference the caller must drop, or nil when storage holds the piece (the
+// caller reads it there: the loop does no storage I/O).
+func (t *Torrent) waitPiece(ctx context.Context, piece int) (*cache.Buf, error) {
+	ch := make(chan *cache.Buf, 1)
 	if !t.do(func() { t.handleWait(piece, ch) }) {
 		return nil, ErrClosed
 	}
 	select {
-	case d := <-ch:
-		return d, nil
+	case b := <-ch:
+		return b, nil
 	case <-ctx.Done():
 		t.do(func() { t.handleUnwait(piece, ch) })
 		return nil, ctx.Err()
@@ -224,18 +221,17 @@ func (t *Torrent) waitPiece(ctx context.Context, piece int) ([]byte, error) {
 	}
 }
 
-func (t *Torrent) handleWait(piece int, ch chan []byte) {
+func (t *Torrent) handleWait(piece int, ch chan *cache.Buf) {
 	switch t.pieces.get(piece) {
 	case stStoring:
-		ch <- t.pieces.data[piece]
+		ch <- t.pieces.data[piece].Ref()
 		return
 	case stHeld:
-		d, ok, err := t.storage.Piece(piece)
-		if err == nil && ok {
-			ch <- d
+		if t.storage.Has(piece) {
+			ch <- nil
 			return
 		}
-		// Gone before the cache's message came, or bad on disk.
+		// Gone before the cache's message came.
 		t.setState(piece, stMissing)
 		t.connectMore()
 	}
@@ -244,7 +240,18 @@ func (t *Torrent) handleWait(piece int, ch chan []byte) {
 	t.fillAll()
 }
 
-func (t *Torrent) handleUnwait(piece int, ch chan []byte) {
+func (t *Torrent) handleUnwait(piece int, ch chan *cache.Buf) {
+	// Only the loop sends on ch: a buffer sent before this ran and not
+	// taken by the reader, who gave up, is released here.
+	defer func() {
+		select {
+		case b := <-ch:
+			if b != nil {
+				b.Unref()
+			}
+		default:
+		}
+	}()
 	ws := t.waiters[piece]
 	for i, w := range ws {
 		if w == ch {

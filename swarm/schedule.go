@@ -177,10 +177,10 @@ func (t *Torrent) request(p *peer, ref blockRef) {
 func (t *Torrent) pendingPiece(i int) *pieceDL {
 	pd := t.pieces.dl[i]
 	if pd == nil {
-		pd = &pieceDL{
-			buf:  make([]byte, t.layout.PieceSize(i)),
-			from: make([]*peer, t.layout.NumBlocks(i)),
-		}
+		// A recycled buffer holds an old piece's bytes: every block
+		// overwrites its range before the piece is hashed or read.
+		b := t.alloc(t.layout.PieceSize(i))
+		pd = &pieceDL{b: b, buf: b.Bytes(), from: make([]*peer, t.layout.NumBlocks(i))}
 		t.setState(i, stDownloading)
 		t.pieces.dl[i] = pd
 	}

@@ -11,19 +11,16 @@ type Storage interface {
 	// p. It returns false when the piece is not held (never verified, or
 	// evicted).
 	ReadBlock(piece, begin int, p []byte) (bool, error)
-	// Piece returns a verified piece's bytes, which the caller must not
-	// modify, or false when the piece is not held.
-	Piece(piece int) ([]byte, bool, error)
 	// Has reports whether a piece is held.
 	Has(piece int) bool
 	// Put stores a verified piece. Ownership of data passes to the storage.
 	Put(piece int, data []byte) error
 }
 
-// memPiecer is storage that can hand out in-memory piece bytes without
-// copying or blocking (the zero-copy read path).
-type memPiecer interface {
-	MemPiece(piece int) ([]byte, bool)
+// allocator is storage that hands out recycled piece buffers (see
+// cache.Buf); without it every piece gets a fresh buffer.
+type allocator interface {
+	Alloc(n int) *cache.Buf
 }
 
 // warmer is storage with a slow tier that can be made ready (verified)
@@ -35,7 +32,8 @@ type warmer interface {
 // Storage implementations in this module.
 var (
 	_ Storage   = (*cache.Pieces)(nil)
-	_ memPiecer = (*cache.Pieces)(nil)
+	_ allocator = (*cache.Pieces)(nil)
+	_ budgeter  = (*cache.Pieces)(nil)
 	_ warmer    = (*cache.Pieces)(nil)
 	_ Storage   = (*FileStorage)(nil)
 )

@@ -3,14 +3,18 @@ package swarm
 import (
 	"context"
 	"sync"
+
+	"github.com/btfs/btfs/cache"
 )
 
 // storeWorkers is how many goroutines write verified pieces to storage.
 const storeWorkers = 2
 
+// storeJob is a verified piece to store, with a reference to its buffer
+// that the worker drops once storage has it.
 type storeJob struct {
 	piece int
-	data  []byte
+	b     *cache.Buf
 }
 
 type storeResult struct {
@@ -27,7 +31,7 @@ type storer struct {
 	wg  sync.WaitGroup
 }
 
-func newStorer(ctx context.Context, put func(piece int, data []byte) error, workers int) *storer {
+func newStorer(ctx context.Context, put func(piece int, b *cache.Buf) error, workers int) *storer {
 	s := &storer{in: make(chan storeJob), out: make(chan storeResult, 4*workers)}
 	s.wg.Add(workers)
 	for range workers {
@@ -38,7 +42,8 @@ func newStorer(ctx context.Context, put func(piece int, data []byte) error, work
 				case <-ctx.Done():
 					return
 				case j := <-s.in:
-					err := put(j.piece, j.data)
+					err := put(j.piece, j.b)
+					j.b.Unref()
 					select {
 					case s.out <- storeResult{piece: j.piece, err: err}:
 					case <-ctx.Done():

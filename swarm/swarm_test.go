@@ -352,27 +352,3 @@ func TestMediaOpenHintsHeadAndTail(t *testing.T) {
 		t.Fatalf("hints survive Close: %v", h)
 	}
 }
-
-func TestSliceServesHeldPiecesWithoutCopy(t *testing.T) {
-	fx := newFixture(t, 64*1024, nil, 300_000)
-	p := seed(t, fx, fileStorage(t, fx), TorrentOptions{NoTrackers: true})
-	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: []netip.AddrPort{p}})
-	r := tor.NewReader(fx.mi.Info.Files[0])
-	defer r.Close()
-	if _, ok := r.Slice(100, 1000); ok {
-		t.Fatal("Slice succeeded before the piece was downloaded")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	readAll(ctx, t, tor, fx, 64*1024)
-	b, ok := r.Slice(100, 1000)
-	if !ok || !bytes.Equal(b, fx.data[100:1100]) {
-		t.Fatalf("Slice of a held piece: ok=%v equal=%v", ok, bytes.Equal(b, fx.data[100:1100]))
-	}
-	if _, ok := r.Slice(64*1024-10, 20); ok {
-		t.Fatal("Slice across a piece boundary must fall back to ReadAt")
-	}
-	if _, ok := r.Slice(299_990, 20); ok {
-		t.Fatal("Slice past the end succeeded")
-	}
-}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/btfs/btfs/cache"
 	"github.com/btfs/btfs/swarm/announce"
 	"github.com/btfs/btfs/swarm/choker"
 	"github.com/btfs/btfs/swarm/hasher"
@@ -63,7 +64,8 @@ type Torrent struct {
 	// budget is the shared byte budget the buffers of pieces downloading,
 	// hashing and storing are charged to (nil: storage has none; then
 	// only Backlog bounds them).
-	budget budgeter
+	budget    budgeter
+	allocator allocator // nil: fresh buffers
 	// evicted collects pieces the cache reports gone (its watch callback
 	// runs under the cache's lock, so it only appends and signals evictC).
 	evictMu   sync.Mutex
@@ -84,7 +86,7 @@ type Torrent struct {
 	bannedIDs  map[[20]byte]bool
 	known      map[netip.AddrPort]*knownPeer
 	dialing    int
-	waiters    map[int][]chan []byte
+	waiters    map[int][]chan *cache.Buf
 	windows    map[int][2]int // reader id -> readahead pieces [start, end)
 	pk         *picker.Picker
 	basePrio   picker.Priority // of pieces no reader asked for
@@ -128,7 +130,7 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 		peerIDs:   map[[20]byte]*peer{},
 		bannedIDs: map[[20]byte]bool{},
 		known:     map[netip.AddrPort]*knownPeer{},
-		waiters:   map[int][]chan []byte{},
+		waiters:   map[int][]chan *cache.Buf{},
 		hints:     map[int][][2]int{},
 		windows:   map[int][2]int{},
 	}
@@ -149,6 +151,9 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 	t.inProgress = func(i int) bool { return t.pieces.get(i) != stMissing }
 	if b, ok := st.(budgeter); ok {
 		t.budget = b
+	}
+	if a, ok := st.(allocator); ok {
+		t.allocator = a
 	}
 	if w, ok := st.(evictWatcher); ok {
 		t.stopWatch = w.Watch(t.noteEvicted)
@@ -342,9 +347,10 @@ func (t *Torrent) shutdown() {
 		}
 	}
 	for _, j := range t.storeQ {
-		if err := t.put(j.piece, j.data); err != nil {
+		if err := t.put(j.piece, j.b); err != nil {
 			t.log.Warn("store piece at close", "piece", j.piece, "err", err)
 		}
+		j.b.Unref()
 	}
 	t.storeQ = nil
 }

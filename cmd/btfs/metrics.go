@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	btfs "github.com/btfs/btfs/fs"
 	"github.com/btfs/btfs/swarm"
 )
 
@@ -23,7 +22,6 @@ type metrics struct {
 	buckets   [len(readBuckets) + 1]atomic.Int64 // last: +Inf
 	sumMicros atomic.Int64
 	reads     atomic.Int64
-	memHits   atomic.Int64 // reads served zero-copy from the memory cache
 	readErrs  atomic.Int64
 }
 
@@ -44,8 +42,6 @@ type measuredReader struct {
 	m *metrics
 }
 
-var _ btfs.SliceReader = measuredReader{}
-
 func (mr measuredReader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	start := time.Now()
 	n, err := mr.r.ReadAt(ctx, p, off)
@@ -54,16 +50,6 @@ func (mr measuredReader) ReadAt(ctx context.Context, p []byte, off int64) (int, 
 		mr.m.readErrs.Add(1)
 	}
 	return n, err
-}
-
-func (mr measuredReader) Slice(off int64, n int) ([]byte, bool) {
-	start := time.Now()
-	b, ok := mr.r.Slice(off, n)
-	if ok {
-		mr.m.memHits.Add(1)
-		mr.m.observe(time.Since(start))
-	}
-	return b, ok
 }
 
 func (mr measuredReader) Close() error { return mr.r.Close() }
@@ -117,7 +103,6 @@ func writeMetrics(w http.ResponseWriter, t *swarm.Torrent, m *metrics) {
 	gauge("btfs_pieces_verified", "Pieces verified and held.", s.PiecesVerified)
 	gauge("btfs_pieces", "Pieces in the torrent.", s.Pieces)
 	gauge("btfs_left_bytes", "Bytes not yet held.", s.Left)
-	counter("btfs_reads_memory_hits_total", "Reads served zero-copy from the memory cache.", m.memHits.Load())
 	counter("btfs_read_errors_total", "Reads that failed (cancelled, unmounting, engine closed).", m.readErrs.Load())
 	fmt.Fprintf(w, "# HELP btfs_read_seconds Latency of reads through the mount.\n# TYPE btfs_read_seconds histogram\n")
 	var cum int64

@@ -27,7 +27,8 @@ type reply struct {
 	addr   netip.AddrPort
 	id     [20]byte
 	err    error
-	nodes  []nodeInfo       // at most maxNodesIn
+	nodes  []nodeInfo       // "nodes": at most maxNodesIn
+	nodes6 []nodeInfo       // "nodes6": at most maxNodesIn
 	values []netip.AddrPort // at most maxValuesIn
 	token  []byte           // at most maxTokenLen bytes
 }
@@ -55,6 +56,9 @@ func (n *Node) send(addr netip.AddrPort, q *query, resC chan<- reply, now time.T
 	}
 	if n.isSelf(addr) {
 		return errors.New("dht: query to our own address")
+	}
+	if !n.fams.hasAddr(addr.Addr()) {
+		return fmt.Errorf("dht: %s to %s: address family not used by the socket", q.method, addr)
 	}
 	tid := rand.Uint32()
 	for _, used := n.pending[tid]; used; _, used = n.pending[tid] {
@@ -99,17 +103,18 @@ func (n *Node) handleResponse(m *msg, from netip.AddrPort, now time.Time) {
 	}
 	n.responsesIn.Add(1)
 	rep := reply{addr: from}
+	t := n.tableOf(from)
 	if m.y == 'e' {
 		rep.err = fmt.Errorf("dht: %s answered error %d %q", from, m.code, m.text)
-		if id, known := n.table.addrs[from]; known {
-			n.table.replied(id, from, now) // alive, whatever it thinks of us
+		if id, known := t.addrs[from]; known {
+			t.replied(id, from, now) // alive, whatever it thinks of us
 		}
 	} else if id, ok := id20(m.r, "id"); !ok || id == n.id {
 		rep.err = errNoID
-		n.table.failed(from)
+		t.failed(from)
 	} else {
 		rep.id = id
-		n.table.replied(id, from, now)
+		t.replied(id, from, now)
 		if p.resC != nil {
 			readReply(m.r, from.Addr(), &rep)
 		}
@@ -128,6 +133,10 @@ func readReply(r bencode.Value, from netip.Addr, rep *reply) {
 		dst := make([]nodeInfo, 0, min(len(v.Bytes())/compactNodeLen, maxNodesIn))
 		rep.nodes = parseNodes(dst, v.Bytes(), maxNodesIn, from)
 	}
+	if v := r.Get("nodes6"); v.Kind() == bencode.String && len(v.Bytes()) > 0 {
+		dst := make([]nodeInfo, 0, min(len(v.Bytes())/compactNode6Len, maxNodesIn))
+		rep.nodes6 = parseNodes6(dst, v.Bytes(), maxNodesIn, from)
+	}
 	if v := r.Get("values"); v.Kind() == bencode.List {
 		dst := make([]netip.AddrPort, 0, min(v.Len(), maxValuesIn))
 		rep.values = parseValues(dst, v, maxValuesIn, from)
@@ -145,7 +154,7 @@ func (n *Node) expire(now time.Time) {
 			continue
 		}
 		delete(n.pending, tid)
-		n.table.failed(p.addr)
+		n.tableOf(p.addr).failed(p.addr)
 		if p.resC == nil {
 			delete(n.pinging, p.addr)
 			continue

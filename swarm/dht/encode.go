@@ -7,7 +7,7 @@ import (
 
 // appendCompactAddr appends addr in compact form.
 func appendCompactAddr(b []byte, addr netip.AddrPort) []byte {
-	if ip := addr.Addr(); ip.Is4() {
+	if ip := addr.Addr().Unmap(); ip.Is4() {
 		a := ip.As4()
 		b = append(b, a[:]...)
 	} else {
@@ -45,6 +45,7 @@ type query struct {
 	target [20]byte // find_node target; get_peers and announce_peer info_hash
 	port   uint16   // announce_peer
 	token  []byte   // announce_peer
+	want   famSet   // find_node and get_peers: BEP 32 "want"; empty omits the key
 }
 
 // appendQuery appends a query with transaction id t from node id.
@@ -55,9 +56,11 @@ func appendQuery(b, t []byte, id [20]byte, q *query) []byte {
 	case qFindNode:
 		b = append(b, "6:target20:"...)
 		b = append(b, q.target[:]...)
+		b = appendWant(b, q.want)
 	case qGetPeers:
 		b = append(b, "9:info_hash20:"...)
 		b = append(b, q.target[:]...)
+		b = appendWant(b, q.want)
 	case qAnnouncePeer:
 		b = append(b, "12:implied_porti0e9:info_hash20:"...)
 		b = append(b, q.target[:]...)
@@ -71,6 +74,20 @@ func appendQuery(b, t []byte, id [20]byte, q *query) []byte {
 	return appendTail(b, t, 'q')
 }
 
+// appendWant appends the "want" key listing the families of w, if any.
+func appendWant(b []byte, w famSet) []byte {
+	if w == 0 {
+		return b
+	}
+	b = append(b, "4:wantl"...)
+	for f := range numFams {
+		if w.has(f) {
+			b = appendStr(b, f.wantKey())
+		}
+	}
+	return append(b, 'e')
+}
+
 // appendTail appends the t, v and y keys and closes the message.
 func appendTail(b, t []byte, y byte) []byte {
 	b = append(b, "1:t"...)
@@ -82,33 +99,24 @@ func appendTail(b, t []byte, y byte) []byte {
 
 // response is an outgoing response's values beyond our id.
 type response struct {
-	withNodes bool // find_node and get_peers carry "nodes", even empty
-	nodes     []nodeInfo
-	token     []byte           // get_peers: nil omits the key
-	values    []netip.AddrPort // get_peers: empty omits the key
+	withNodes  bool // find_node and get_peers carry "nodes", even empty
+	nodes      []nodeInfo
+	withNodes6 bool // ... and "nodes6" (BEP 32), even empty
+	nodes6     []nodeInfo
+	token      []byte           // get_peers: nil omits the key
+	values     []netip.AddrPort // get_peers: empty omits the key
 }
 
 // appendResponse appends a response with transaction id t from node id.
-// IPv6 contacts are left out of "nodes" (BEP 32 nodes6 is not sent).
+// Only IPv4 contacts go in "nodes" and only IPv6 ones in "nodes6".
 func appendResponse(b, t []byte, id [20]byte, r *response) []byte {
 	b = append(b, "d1:rd2:id20:"...)
 	b = append(b, id[:]...)
 	if r.withNodes {
-		n := 0
-		for _, c := range r.nodes {
-			if c.addr.Addr().Is4() {
-				n++
-			}
-		}
-		b = append(b, "5:nodes"...)
-		b = strconv.AppendInt(b, int64(n*compactNodeLen), 10)
-		b = append(b, ':')
-		for _, c := range r.nodes {
-			if c.addr.Addr().Is4() {
-				b = append(b, c.id[:]...)
-				b = appendCompactAddr(b, c.addr)
-			}
-		}
+		b = appendNodes(append(b, "5:nodes"...), r.nodes, fam4)
+	}
+	if r.withNodes6 {
+		b = appendNodes(append(b, "6:nodes6"...), r.nodes6, fam6)
 	}
 	if r.token != nil {
 		b = append(b, "5:token"...)
@@ -128,6 +136,30 @@ func appendResponse(b, t []byte, id [20]byte, r *response) []byte {
 	}
 	b = append(b, 'e')
 	return appendTail(b, t, 'r')
+}
+
+// appendNodes appends the contacts of family f among nodes as one compact
+// string.
+func appendNodes(b []byte, nodes []nodeInfo, f family) []byte {
+	size := compactNodeLen
+	if f == fam6 {
+		size = compactNode6Len
+	}
+	n := 0
+	for _, c := range nodes {
+		if familyOf(c.addr.Addr()) == f {
+			n++
+		}
+	}
+	b = strconv.AppendInt(b, int64(n*size), 10)
+	b = append(b, ':')
+	for _, c := range nodes {
+		if familyOf(c.addr.Addr()) == f {
+			b = append(b, c.id[:]...)
+			b = appendCompactAddr(b, c.addr)
+		}
+	}
+	return b
 }
 
 // appendError appends an error message with transaction id t.

@@ -117,14 +117,36 @@ func (l *ltNode) expect(d time.Duration, match func(string) bool) (string, bool)
 // all on loopback. libtorrent finds a peer B announced, and B finds a peer
 // libtorrent announced.
 func TestLibtorrentInterop(t *testing.T) {
-	if out, err := exec.Command(python, "-c", "import libtorrent").CombinedOutput(); err != nil {
-		t.Skipf("SKIPPED: %s cannot import libtorrent (%v: %s); install Debian's python3-libtorrent to run this interop test",
-			python, err, bytes.TrimSpace(out))
-	}
+	needLibtorrent(t)
 	a := startNode(t, "127.0.0.1", Config{})
 	lt := startLibtorrent(t, "127.0.0.2", a.Addr())
 	ltAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(lt.port))
 	b := startNode(t, "127.0.0.3", Config{Bootstrap: []string{a.Addr().String()}})
+	interop(t, a, b, lt, ltAddr)
+}
+
+// TestLibtorrentInterop6 is TestLibtorrentInterop in the IPv6 DHT (BEP
+// 32), all three nodes on ::1: nodes6, want and 18-byte values both ways.
+func TestLibtorrentInterop6(t *testing.T) {
+	needLibtorrent(t)
+	a := startNode6(t, Config{})
+	lt := startLibtorrent(t, "::1", a.Addr())
+	ltAddr := netip.AddrPortFrom(netip.IPv6Loopback(), uint16(lt.port))
+	b := startNode6(t, Config{Bootstrap: []string{a.Addr().String()}})
+	interop(t, a, b, lt, ltAddr)
+}
+
+func needLibtorrent(t *testing.T) {
+	if out, err := exec.Command(python, "-c", "import libtorrent").CombinedOutput(); err != nil {
+		t.Skipf("SKIPPED: %s cannot import libtorrent (%v: %s); install Debian's python3-libtorrent to run this interop test",
+			python, err, bytes.TrimSpace(out))
+	}
+}
+
+// interop runs the exchanges of the interop tests between our nodes A
+// and B and libtorrent at ltAddr, which bootstraps from A.
+func interop(t *testing.T, a, b *Node, lt *ltNode, ltAddr netip.AddrPort) {
+	bPeer := netip.AddrPortFrom(b.Addr().Addr(), 6001).String()
 	waitFor(t, 10*time.Second, "A's table holds libtorrent and B", func() bool {
 		nodes := a.Nodes()
 		return len(nodes) == 2 && slices.Contains(nodes, ltAddr)
@@ -139,7 +161,7 @@ func TestLibtorrentInterop(t *testing.T) {
 	if err != nil || accepted != 2 {
 		t.Fatalf("B's announce: %d accepted (want A and libtorrent), err %v", accepted, err)
 	}
-	if _, ok := lt.expect(5*time.Second, func(s string) bool { return s == "incoming "+h1+" 127.0.0.3:6001" }); !ok {
+	if _, ok := lt.expect(5*time.Second, func(s string) bool { return s == "incoming "+h1+" "+bPeer }); !ok {
 		t.Error("libtorrent did not report our announce_peer")
 	}
 	found := false
@@ -147,11 +169,11 @@ func TestLibtorrentInterop(t *testing.T) {
 		lt.send("get_peers %s", h1)
 		_, found = lt.expect(3*time.Second, func(s string) bool {
 			f := strings.Fields(s)
-			return len(f) > 2 && f[0] == "peers" && f[1] == h1 && slices.Contains(f[2:], "127.0.0.3:6001")
+			return len(f) > 2 && f[0] == "peers" && f[1] == h1 && slices.Contains(f[2:], bPeer)
 		})
 	}
 	if !found {
-		t.Error("libtorrent's dht_get_peers did not find 127.0.0.3:6001")
+		t.Errorf("libtorrent's dht_get_peers did not find %s", bPeer)
 	}
 
 	// Our node B finds the peer libtorrent announces.

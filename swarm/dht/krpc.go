@@ -10,13 +10,14 @@ import (
 
 // Bounds of the wire format.
 const (
-	maxPacket      = 8 << 10 // larger datagrams are dropped unread
-	maxTxnLen      = 32      // longest transaction id we echo in an answer
-	maxTokenLen    = 64      // longest token kept from a reply
-	maxNodesIn     = 100     // compact nodes examined in one reply
-	maxValuesIn    = 200     // values examined in one reply
-	compactNodeLen = 26      // 20-byte id, 4-byte IPv4 address, 2-byte port
-	clientVersion  = "BF01"  // the "v" key of every message we send
+	maxPacket       = 8 << 10 // larger datagrams are dropped unread
+	maxTxnLen       = 32      // longest transaction id we echo in an answer
+	maxTokenLen     = 64      // longest token kept from a reply
+	maxNodesIn      = 100     // compact nodes examined in one reply
+	maxValuesIn     = 200     // values examined in one reply
+	compactNodeLen  = 26      // 20-byte id, 4-byte IPv4 address, 2-byte port
+	compactNode6Len = 38      // 20-byte id, 16-byte IPv6 address, 2-byte port (BEP 32)
+	clientVersion   = "BF01"  // the "v" key of every message we send
 )
 
 // KRPC error codes (BEP 5).
@@ -123,13 +124,16 @@ type nodeInfo struct {
 }
 
 // usable reports whether addr may be contacted: a unicast address and a
-// non-zero port. Loopback addresses are only usable when they come from
-// a loopback source, so a remote node cannot point us at our own host.
+// non-zero port; for IPv6, neither link-local (it needs a zone, which
+// compact forms cannot carry) nor IPv4-mapped (callers unmap first).
+// Loopback addresses are only usable when they come from a loopback
+// source, so a remote node cannot point us at our own host.
 func usable(addr netip.AddrPort, from netip.Addr) bool {
 	ip := addr.Addr()
 	switch {
-	case addr.Port() == 0, !ip.IsValid(), ip.IsUnspecified(), ip.IsMulticast(),
-		ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+	case addr.Port() == 0, !ip.IsValid(), ip.IsUnspecified(), ip.IsMulticast(), ip.Zone() != "",
+		ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}),
+		ip.Is6() && (ip.IsLinkLocalUnicast() || ip.Is4In6()):
 		return false
 	case ip.IsLoopback():
 		return from.IsLoopback()
@@ -162,6 +166,26 @@ func parseNodes(dst []nodeInfo, b []byte, max int, from netip.Addr) []nodeInfo {
 		e := b[:compactNodeLen]
 		b = b[compactNodeLen:]
 		if addr := compactAddr(e[20:]); usable(addr, from) {
+			dst = append(dst, nodeInfo{id: [20]byte(e[:20]), addr: addr})
+		}
+	}
+	return dst
+}
+
+// parseNodes6 appends the usable contacts of a BEP 32 "nodes6" string
+// (38-byte entries) to dst, examining at most max entries. A string whose
+// length is not a multiple of 38 is rejected whole, and so is each entry
+// holding an IPv4-mapped address: IPv4 nodes belong in "nodes".
+func parseNodes6(dst []nodeInfo, b []byte, max int, from netip.Addr) []nodeInfo {
+	if len(b)%compactNode6Len != 0 {
+		return dst
+	}
+	for i := 0; len(b) > 0 && i < max; i++ {
+		e := b[:compactNode6Len]
+		b = b[compactNode6Len:]
+		ip := netip.AddrFrom16([16]byte(e[20:36]))
+		addr := netip.AddrPortFrom(ip, uint16(e[36])<<8|uint16(e[37]))
+		if usable(addr, from) {
 			dst = append(dst, nodeInfo{id: [20]byte(e[:20]), addr: addr})
 		}
 	}

@@ -12,7 +12,8 @@ const (
 )
 
 // limiter bounds the datagrams admitted per one-second window: queries
-// in all and per source IP, responses per source IP. Only admitted
+// in all and per source IP, responses per source IP (an IPv6 source
+// counts as its /64, see ipKey). Only admitted
 // datagrams enter the per-IP maps, so those stay bounded. It is owned by
 // the reader goroutine.
 type limiter struct {
@@ -40,6 +41,7 @@ func (l *limiter) roll(now time.Time) {
 // counts it if so.
 func (l *limiter) allow(ip netip.Addr, now time.Time) bool {
 	l.roll(now)
+	ip = ipKey(ip)
 	c := l.perIP[ip]
 	if l.total >= l.max || c >= l.maxIP {
 		return false
@@ -53,6 +55,7 @@ func (l *limiter) allow(ip netip.Addr, now time.Time) bool {
 // at now, and counts it if so.
 func (l *limiter) allowOther(ip netip.Addr, now time.Time) bool {
 	l.roll(now)
+	ip = ipKey(ip)
 	c, ok := l.other[ip]
 	if c >= maxOtherPerIP || !ok && len(l.other) >= maxOtherIPs {
 		return false

@@ -36,7 +36,7 @@ func (n *Node) read() {
 			}
 			continue
 		}
-		if from = unmap(from); nr > maxPacket || !from.Addr().Is4() || from.Port() == 0 {
+		if from = unmap(from); nr > maxPacket {
 			n.putBuf(buf)
 			continue
 		}
@@ -51,6 +51,13 @@ func (n *Node) read() {
 			n.putBuf(buf) // the loop is behind: drop
 		}
 	}
+}
+
+// admissible reports whether a datagram from addr is looked at: a source
+// of a family we use, with a port, and no zone (a link-local IPv6 node
+// could not be named to others).
+func (n *Node) admissible(from netip.AddrPort) bool {
+	return from.Port() != 0 && n.fams.hasAddr(from.Addr()) && from.Addr().Zone() == ""
 }
 
 func (n *Node) readFrom(b []byte) (int, netip.AddrPort, error) {
@@ -107,7 +114,9 @@ func (n *Node) loop() {
 		case <-n.quit:
 			return
 		}
-		n.nodes.Store(int64(n.table.size()))
+		n4, n6 := n.tables[fam4].size(), n.tables[fam6].size()
+		n.nodes.Store(int64(n4 + n6))
+		n.nodes6.Store(int64(n6))
 		n.torrents.Store(int64(len(n.store.torrents)))
 		n.peers.Store(int64(n.store.n))
 	}

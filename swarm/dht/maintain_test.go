@@ -14,11 +14,11 @@ func TestBootstrapBackoff(t *testing.T) {
 	var waits []time.Duration
 	for range 12 {
 		n.bg = true
-		n.backgroundDone(true, now)
+		n.backgroundDone(set4, now)
 		if n.bg {
 			t.Fatal("background flag left set")
 		}
-		waits = append(waits, n.nextBootstrap.Sub(now))
+		waits = append(waits, n.nextBootstrap[fam4].Sub(now))
 	}
 	want := []time.Duration{1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300}
 	for i := range want {
@@ -29,9 +29,9 @@ func TestBootstrapBackoff(t *testing.T) {
 	}
 	// Once the table holds k good nodes, the back-off starts over.
 	fill(n, 3*bucketSize)
-	n.backgroundDone(true, now)
-	if n.backoff != time.Second {
-		t.Errorf("back-off %v with a healthy table", n.backoff)
+	n.backgroundDone(set4, now)
+	if n.backoff[fam4] != time.Second {
+		t.Errorf("back-off %v with a healthy table", n.backoff[fam4])
 	}
 }
 
@@ -44,7 +44,7 @@ func TestResolveRouters(t *testing.T) {
 		t.Fatal(err)
 	}
 	// None of these needs a resolver: only IP literals are used.
-	got := n.resolveRouters(context.Background())
+	got := n.resolveRouters(context.Background(), setBoth)
 	if want := []netip.AddrPort{ap("127.0.0.5:6881"), ap("127.0.0.6:6882")}; !slices.Equal(got, want) {
 		t.Errorf("routers %v, want %v", got, want)
 	}

@@ -29,12 +29,17 @@ var errClosed = fmt.Errorf("dht: node %w", net.ErrClosed)
 
 // Config configures a Node.
 type Config struct {
-	// Conn is the node's UDP socket; the Node reads and writes it and closes it on Close.
+	// Conn is the node's UDP socket; the Node reads and writes it and
+	// closes it on Close. It may be IPv4, IPv6, or dual-stack (bound to
+	// the IPv6 unspecified address without IPV6_V6ONLY, as
+	// net.ListenPacket("udp", ":port") is): the node then takes part in
+	// the IPv4 DHT, the IPv6 DHT (BEP 32), or both.
 	Conn net.PacketConn
 	// ID is our node id; zero = random.
 	ID [20]byte
-	// Bootstrap are HOST:PORT routers/nodes contacted when the table is
-	// empty or sparse. Names are resolved with net.DefaultResolver.
+	// Bootstrap are HOST:PORT routers/nodes contacted when a table is
+	// empty or sparse. Names are resolved with net.DefaultResolver, to
+	// the address families Conn can use.
 	Bootstrap []string
 	// Nodes are addresses from a saved table (LoadNodes); pinged at start.
 	Nodes []netip.AddrPort
@@ -46,13 +51,15 @@ type Config struct {
 	QueryRate int
 }
 
-// Stats are counters of a Node.
+// Stats are counters of a Node. Nodes counts the nodes of both routing
+// tables, Nodes6 those of the IPv6 one.
 type Stats struct {
 	Nodes, Torrents, StoredPeers           int
 	QueriesIn, QueriesDropped, ResponsesIn uint64
+	Nodes6                                 int
 }
 
-// Node is a DHT node. Its state (routing table, peer store, tokens,
+// Node is a DHT node. Its state (routing tables, peer store, tokens,
 // transactions) is owned by one loop goroutine; a reader goroutine feeds
 // it datagrams, and public methods and lookups send it commands.
 type Node struct {
@@ -60,6 +67,7 @@ type Node struct {
 	udp     *net.UDPConn // conn when it is one: allocation-free I/O
 	id      [20]byte
 	addr    netip.AddrPort // conn's local address
+	fams    famSet         // the address families conn can use
 	log     *slog.Logger
 	routers []string
 
@@ -77,25 +85,25 @@ type Node struct {
 
 	// Counters: written by the reader and the loop, read by Stats.
 	queriesIn, queriesDropped, responsesIn atomic.Uint64
-	nodes, torrents, peers                 atomic.Int64
+	nodes, nodes6, torrents, peers         atomic.Int64
 
 	// Owned by the reader goroutine.
 	limit limiter
 
 	// Owned by the loop goroutine. (A test driving handlePacket without
 	// starting the goroutines plays both.)
-	table         *table
+	tables        [numFams]*table // by family; the table of a family conn cannot use stays empty
 	store         *store
 	tokens        tokens
 	pending       map[uint32]pending
 	pinging       map[netip.AddrPort]struct{} // our own pings awaiting an answer
 	startPings    []netip.AddrPort
 	bg            bool // a bootstrap or refresh lookup is running
-	nextBootstrap time.Time
-	backoff       time.Duration
+	nextBootstrap [numFams]time.Time
+	backoff       [numFams]time.Duration
 	lastExpire    time.Time
 	out           []byte // encoding buffer
-	near          [bucketSize]nodeInfo
+	near          [numFams][bucketSize]nodeInfo
 	vals          []netip.AddrPort
 	tok           [tokenLen]byte
 }
@@ -147,21 +155,21 @@ func newNode(cfg Config) (*Node, error) {
 		ctx: ctx, cancel: cancel, quit: make(chan struct{}),
 		packetC: make(chan packet, packetQueue), freeC: make(chan []byte, packetQueue+2),
 		cmdC: make(chan command), addC: make(chan netip.AddrPort, 64),
-		table: newTable(cfg.ID, now), store: newStore(), tokens: newTokens(now),
+		store: newStore(), tokens: newTokens(now),
 		limit: newLimiter(cfg.QueryRate), pending: make(map[uint32]pending),
-		pinging: make(map[netip.AddrPort]struct{}), nextBootstrap: now, backoff: time.Second,
-		lastExpire: now,
+		pinging: make(map[netip.AddrPort]struct{}), lastExpire: now,
+	}
+	for f := range numFams {
+		n.tables[f] = newTable(cfg.ID, now)
+		n.nextBootstrap[f], n.backoff[f] = now, time.Second
 	}
 	n.udp, _ = cfg.Conn.(*net.UDPConn)
 	if la, ok := cfg.Conn.LocalAddr().(*net.UDPAddr); ok {
 		n.addr = unmap(la.AddrPort())
 	}
-	if ip := n.addr.Addr(); ip.Is6() && !ip.IsUnspecified() {
-		cancel()
-		return nil, fmt.Errorf("dht: socket %v is IPv6-only; the node speaks IPv4 (BEP 32 is not implemented)", n.addr)
-	}
+	n.fams = socketFamilies(n.addr, cfg.Conn)
 	for _, a := range cfg.Nodes {
-		if a = unmap(a); len(n.startPings) < maxStartPings && usable(a, a.Addr()) {
+		if a = unmap(a); len(n.startPings) < maxStartPings && n.reachable(a, a.Addr()) {
 			n.startPings = append(n.startPings, a)
 		}
 	}
@@ -170,6 +178,17 @@ func newNode(cfg Config) (*Node, error) {
 
 func unmap(a netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// reachable reports whether addr (unmapped) is usable and of a family
+// conn can use.
+func (n *Node) reachable(addr netip.AddrPort, from netip.Addr) bool {
+	return n.fams.hasAddr(addr.Addr()) && usable(addr, from)
+}
+
+// tableOf returns the routing table of addr's family.
+func (n *Node) tableOf(addr netip.AddrPort) *table {
+	return n.tables[familyOf(addr.Addr())]
 }
 
 // Close stops every goroutine of the node, waits for them and closes
@@ -198,11 +217,12 @@ func (n *Node) isSelf(addr netip.AddrPort) bool {
 	return n.addr.Addr().IsUnspecified() && addr.Port() == n.addr.Port() && addr.Addr().IsLoopback()
 }
 
-// AddNode pings addr and inserts it in the table if it answers (BEP 5
-// PORT messages). It never blocks: when the loop is busy the address is
+// AddNode pings addr and inserts it in the table of its family if it
+// answers (BEP 5 PORT messages). Addresses of a family Conn cannot use
+// are ignored. It never blocks: when the loop is busy the address is
 // dropped.
 func (n *Node) AddNode(addr netip.AddrPort) {
-	if addr = unmap(addr); !usable(addr, addr.Addr()) {
+	if addr = unmap(addr); !n.reachable(addr, addr.Addr()) {
 		return
 	}
 	select {
@@ -212,10 +232,17 @@ func (n *Node) AddNode(addr netip.AddrPort) {
 	}
 }
 
-// Nodes returns the good nodes of the table (for SaveNodes).
+// Nodes returns the good nodes of the routing tables, IPv4 then IPv6
+// (for SaveNodes).
 func (n *Node) Nodes() []netip.AddrPort {
 	var out []netip.AddrPort
-	if n.do(context.Background(), func() { out = n.table.good(time.Now()) }) != nil {
+	err := n.do(context.Background(), func() {
+		now := time.Now()
+		for _, t := range n.tables {
+			out = append(out, t.good(now)...)
+		}
+	})
+	if err != nil {
 		return nil
 	}
 	return out
@@ -226,6 +253,7 @@ func (n *Node) Stats() Stats {
 	return Stats{
 		Nodes: int(n.nodes.Load()), Torrents: int(n.torrents.Load()), StoredPeers: int(n.peers.Load()),
 		QueriesIn: n.queriesIn.Load(), QueriesDropped: n.queriesDropped.Load(), ResponsesIn: n.responsesIn.Load(),
+		Nodes6: int(n.nodes6.Load()),
 	}
 }
 

@@ -12,7 +12,9 @@ import (
 	"strings"
 )
 
-// Saved tables are text: a header line, then one IP:PORT per line.
+// Saved tables are text: a header line, then one IP:PORT per line, an
+// IPv6 address in brackets ([2001:db8::1]:6881). Files written before
+// the node spoke IPv6 hold only IPv4 lines and load the same.
 const (
 	nodesHeader   = "# btfs dht nodes v1"
 	maxLoadNodes  = 1000
@@ -25,7 +27,7 @@ func SaveNodes(path string, nodes []netip.AddrPort) (err error) {
 	var b strings.Builder
 	b.WriteString(nodesHeader + "\n")
 	for _, a := range nodes {
-		if a.IsValid() && a.Port() != 0 {
+		if a.IsValid() && a.Port() != 0 && a.Addr().Zone() == "" {
 			b.WriteString(a.String() + "\n")
 		}
 	}
@@ -73,7 +75,7 @@ func LoadNodes(path string) ([]netip.AddrPort, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if a, err := netip.ParseAddrPort(line); err == nil && a.Port() != 0 {
+		if a, err := netip.ParseAddrPort(line); err == nil && a.Port() != 0 && a.Addr().Zone() == "" {
 			out = append(out, unmap(a))
 		}
 	}

@@ -18,8 +18,9 @@ func (n *Node) handlePacket(b []byte, from netip.AddrPort, now time.Time) {
 // admit decodes a datagram on the reader goroutine and applies the rate
 // limits there, so that a flood is dropped before it can crowd the
 // loop's queue. It reports whether the loop should see the message.
+// from is unmapped.
 func (n *Node) admit(b []byte, from netip.AddrPort, now time.Time) (msg, error, bool) {
-	if n.isSelf(from) {
+	if !n.admissible(from) || n.isSelf(from) {
 		return msg{}, nil, false
 	}
 	m, err := parseMsg(b)
@@ -64,7 +65,7 @@ func (n *Node) handleQuery(m *msg, wellFormed bool, from netip.AddrPort, now tim
 			n.answerError(m.t, codeProtocol, "find_node needs a 20-byte target", from)
 			return
 		}
-		r.withNodes, r.nodes = wantsNodes(m.a), n.table.closest(target, n.near[:0], bucketSize, from)
+		n.nearest(&r, target, m.a, from)
 	case qGetPeers:
 		ih, ok := id20(m.a, "info_hash")
 		if !ok {
@@ -73,8 +74,11 @@ func (n *Node) handleQuery(m *msg, wellFormed bool, from netip.AddrPort, now tim
 		}
 		n.tok = n.tokens.token(from.Addr())
 		r.token = n.tok[:]
-		r.withNodes, r.nodes = wantsNodes(m.a), n.table.closest(ih, n.near[:0], bucketSize, from)
-		r.values = n.store.peers(ih, now, maxValuesOut, n.vals[:0])
+		n.nearest(&r, ih, m.a, from)
+		// Peers of the querier's family only: the IPv4 and IPv6 DHTs
+		// are independent (BEP 32).
+		f := familyOf(from.Addr())
+		r.values = n.store.peers(ih, now, valuesOut(f), 1<<f, n.vals[:0])
 		n.vals = r.values[:0]
 	case qAnnouncePeer:
 		ih, ok := id20(m.a, "info_hash")
@@ -105,22 +109,52 @@ func (n *Node) handleQuery(m *msg, wellFormed bool, from netip.AddrPort, now tim
 	n.noteQuerier(id, m.a, from, now)
 }
 
-// wantsNodes reports whether a query asks for IPv4 nodes: BEP 32 "want"
-// absent, or listing "n4". We never answer with more than was asked.
-func wantsNodes(args bencode.Value) bool {
+// valuesOut bounds the values of a get_peers answer by family, so that
+// the answer, with nodes of both families, fits a 1232-byte datagram
+// (the IPv6 minimum MTU less the headers).
+func valuesOut(f family) int {
+	if f == fam6 {
+		return maxValuesOut6
+	}
+	return maxValuesOut
+}
+
+// nearest puts in r the k nodes closest to target of each family the
+// querier wants and we use; the querier itself is left out.
+func (n *Node) nearest(r *response, target [20]byte, args bencode.Value, from netip.AddrPort) {
+	w := wanted(args, from.Addr()) & n.fams
+	if w.has(fam4) {
+		r.withNodes, r.nodes = true, n.tables[fam4].closest(target, n.near[fam4][:0], bucketSize, from)
+	}
+	if w.has(fam6) {
+		r.withNodes6, r.nodes6 = true, n.tables[fam6].closest(target, n.near[fam6][:0], bucketSize, from)
+	}
+}
+
+// wanted returns the families a find_node or get_peers query asks nodes
+// of: those of its BEP 32 "want" ("n4", "n6"; the first 4 elements are
+// read), or without one the family the query came over.
+func wanted(args bencode.Value, from netip.Addr) famSet {
 	w := args.Get("want")
 	if w.Kind() != bencode.List {
-		return true
+		return 1 << familyOf(from)
 	}
+	var s famSet
 	for i, v := range w.Items() {
 		if i >= 4 {
 			break
 		}
-		if v.Kind() == bencode.String && string(v.Bytes()) == "n4" {
-			return true
+		if v.Kind() != bencode.String {
+			continue
+		}
+		switch string(v.Bytes()) {
+		case "n4":
+			s |= set4
+		case "n6":
+			s |= set6
 		}
 	}
-	return false
+	return s
 }
 
 func (n *Node) answerError(t []byte, code int, text string, to netip.AddrPort) {
@@ -137,13 +171,14 @@ func (n *Node) reply(to netip.AddrPort) {
 // noteQuerier refreshes a querying node in the table, or pings it when
 // the table would take it (BEP 43 read-only nodes excepted).
 func (n *Node) noteQuerier(id [20]byte, args bencode.Value, from netip.AddrPort, now time.Time) {
-	if id == n.id || n.table.queried(id, from, now) {
+	t := n.tableOf(from)
+	if id == n.id || t.queried(id, from, now) {
 		return
 	}
 	if ro := args.Get("ro"); ro.Kind() == bencode.Int && ro.Int() == 1 {
 		return
 	}
-	if n.table.accepts(id, now) {
+	if t.accepts(id, now) {
 		n.ping(from, now)
 	}
 }

@@ -57,7 +57,7 @@ func answer(t *testing.T, n *Node, c *memConn, b []byte, from netip.AddrPort) (b
 func fill(n *Node, count int) {
 	now := time.Now()
 	for i := range count {
-		n.table.replied(idOf(byte(i), byte(i*13)), addrN(i), now)
+		n.tables[fam4].replied(idOf(byte(i), byte(i*13)), addrN(i), now)
 	}
 }
 
@@ -260,7 +260,7 @@ func TestResponseMatching(t *testing.T) {
 	wrongT := binary.BigEndian.AppendUint32(nil, binary.BigEndian.Uint32(tid)+1)
 	n.handlePacket(resp(wrongT, idOf(0x66, 6), nil), peer, now)
 	n.handlePacket(resp(tid[:2], idOf(0x66, 6), nil), peer, now)
-	if len(resC) != 0 || len(n.pending) != 1 || n.responsesIn.Load() != 0 || n.table.size() != 0 {
+	if len(resC) != 0 || len(n.pending) != 1 || n.responsesIn.Load() != 0 || n.tables[fam4].size() != 0 {
 		t.Fatalf("a stray response was accepted: %d replies, %d pending", len(resC), len(n.pending))
 	}
 	// A hostile answer: 150 nodes (kept: 100), 450 values (kept: 200).
@@ -285,8 +285,8 @@ func TestResponseMatching(t *testing.T) {
 	if r.err != nil || r.id != them || len(r.nodes) != maxNodesIn || len(r.values) != maxValuesIn || string(r.token) != "tok" {
 		t.Errorf("reply: err %v, %d nodes, %d values, token %q", r.err, len(r.nodes), len(r.values), r.token)
 	}
-	if n.table.size() != 1 || n.responsesIn.Load() != 1 || len(n.pending) != 0 {
-		t.Errorf("table %d, responses %d, pending %d", n.table.size(), n.responsesIn.Load(), len(n.pending))
+	if n.tables[fam4].size() != 1 || n.responsesIn.Load() != 1 || len(n.pending) != 0 {
+		t.Errorf("table %d, responses %d, pending %d", n.tables[fam4].size(), n.responsesIn.Load(), len(n.pending))
 	}
 	// A replayed response no longer matches.
 	n.handlePacket(big, peer, now)
@@ -296,7 +296,7 @@ func TestResponseMatching(t *testing.T) {
 	// An answer claiming our own id is a failure and stays out of the table.
 	tid = sendTo(t, n, c, other, qPing, resC)
 	n.handlePacket(resp(tid, n.id, nil), other, now)
-	if r := <-resC; r.err == nil || n.table.size() != 1 {
+	if r := <-resC; r.err == nil || n.tables[fam4].size() != 1 {
 		t.Error("an answer with our own id was accepted")
 	}
 }
@@ -348,7 +348,7 @@ func TestQuerierPinged(t *testing.T) {
 		t.Fatalf("second datagram %q", out[1].b)
 	}
 	n.handlePacket(encode(t, map[string]any{"t": string(m.t), "y": "r", "r": map[string]any{"id": string(them[:])}}), from, now)
-	if n.table.size() != 1 || len(n.pinging) != 0 {
-		t.Errorf("table %d, pinging %d", n.table.size(), len(n.pinging))
+	if n.tables[fam4].size() != 1 || len(n.pinging) != 0 {
+		t.Errorf("table %d, pinging %d", n.tables[fam4].size(), len(n.pinging))
 	}
 }

@@ -8,11 +8,12 @@ import (
 
 // Peer store bounds (announce_peer received).
 const (
-	maxTorrents  = 2000             // info-hashes stored
-	maxPeersPer  = 200              // peers per info-hash
-	maxPerIP     = 8                // peers per info-hash from one IP
-	peerTTL      = 30 * time.Minute // an announce is kept this long
-	maxValuesOut = 50               // values in one get_peers reply
+	maxTorrents   = 2000             // info-hashes stored
+	maxPeersPer   = 200              // peers per info-hash
+	maxPerIP      = 8                // peers per info-hash from one IPv4 address or IPv6 /64
+	peerTTL       = 30 * time.Minute // an announce is kept this long
+	maxValuesOut  = 50               // IPv4 values in one get_peers reply
+	maxValuesOut6 = 25               // IPv6 values in one get_peers reply (18 bytes each)
 )
 
 type storedPeer struct {
@@ -50,6 +51,7 @@ func (s *store) add(ih [20]byte, addr netip.AddrPort, now time.Time) {
 	}
 	sw.updated = now
 	oldest, oldestIP, sameIP := -1, -1, 0
+	key := ipKey(addr.Addr())
 	for i := range sw.peers {
 		p := &sw.peers[i]
 		if p.addr == addr {
@@ -59,7 +61,7 @@ func (s *store) add(ih [20]byte, addr netip.AddrPort, now time.Time) {
 		if oldest < 0 || p.at.Before(sw.peers[oldest].at) {
 			oldest = i
 		}
-		if p.addr.Addr() == addr.Addr() {
+		if ipKey(p.addr.Addr()) == key {
 			sameIP++
 			if oldestIP < 0 || p.at.Before(sw.peers[oldestIP].at) {
 				oldestIP = i
@@ -93,16 +95,16 @@ func (s *store) evict() {
 	}
 }
 
-// peers appends to dst up to max unexpired peers of ih, a uniform random
-// choice when more are stored.
-func (s *store) peers(ih [20]byte, now time.Time, max int, dst []netip.AddrPort) []netip.AddrPort {
+// peers appends to dst up to max unexpired peers of ih of the families in
+// fams, a uniform random choice when more are stored.
+func (s *store) peers(ih [20]byte, now time.Time, max int, fams famSet, dst []netip.AddrPort) []netip.AddrPort {
 	sw := s.torrents[ih]
 	if sw == nil {
 		return dst
 	}
 	base, seen := len(dst), 0
 	for _, p := range sw.peers {
-		if now.Sub(p.at) >= peerTTL {
+		if now.Sub(p.at) >= peerTTL || !fams.hasAddr(p.addr.Addr()) {
 			continue
 		}
 		if seen < max {

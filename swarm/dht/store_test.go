@@ -18,7 +18,7 @@ func TestStoreBounds(t *testing.T) {
 	}
 	// The oldest were replaced: the first 50 are gone, the last are there.
 	got := map[netip.AddrPort]bool{}
-	for _, p := range s.peers(ih, now, maxPeersPer, nil) {
+	for _, p := range s.peers(ih, now, maxPeersPer, setBoth, nil) {
 		got[p] = true
 	}
 	if got[addrN(0)] || got[addrN(49)] || !got[addrN(50)] || !got[addrN(maxPeersPer+49)] {
@@ -61,7 +61,7 @@ func TestStoreExpiry(t *testing.T) {
 	s.add(ih, addrN(2), t0.Add(10*time.Minute))
 	s.add(idOf(2, 2), addrN(3), t0)
 	at := t0.Add(peerTTL + time.Minute)
-	if got := s.peers(ih, at, 50, nil); len(got) != 1 || got[0] != addrN(2) {
+	if got := s.peers(ih, at, 50, setBoth, nil); len(got) != 1 || got[0] != addrN(2) {
 		t.Errorf("peers after 31 min = %v, want only the later one", got)
 	}
 	s.expire(at)
@@ -83,7 +83,7 @@ func TestStoreSample(t *testing.T) {
 	}
 	seen := map[netip.AddrPort]bool{}
 	for range 50 {
-		got := s.peers(ih, now, maxValuesOut, nil)
+		got := s.peers(ih, now, maxValuesOut, setBoth, nil)
 		if len(got) != maxValuesOut {
 			t.Fatalf("%d values, want %d", len(got), maxValuesOut)
 		}

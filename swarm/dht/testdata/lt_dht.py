@@ -3,9 +3,10 @@
 
 usage: lt_dht.py LISTEN_IP BOOTSTRAP_IP:PORT SAVE_DIR
 
-libtorrent runs with only its DHT, listening on LISTEN_IP (any port), its
-only bootstrap node BOOTSTRAP (an IP literal: nothing is resolved and
-nothing outside 127.0.0.0/8 is contacted). libtorrent keeps bootstrap
+libtorrent runs with only its DHT, listening on LISTEN_IP (any port; an
+IPv6 LISTEN_IP such as ::1 makes it an IPv6 DHT node), its only bootstrap
+node BOOTSTRAP (an IP literal, [::1]:PORT for IPv6: nothing is resolved
+and nothing outside 127.0.0.0/8 and ::1 is contacted). libtorrent keeps bootstrap
 nodes out of its routing table but starts lookups from them while the
 table is empty. Once its bootstrap lookup is done (its router answered) it
 prints
@@ -19,7 +20,8 @@ then reads commands, one a line:
   get_peers HEX       dht_get_peers(info-hash); each reply alert prints
                       "peers HEX IP:PORT ..."
   quit
-Incoming announces are printed as "incoming HEX IP:PORT".
+Incoming announces are printed as "incoming HEX IP:PORT". IPv6 addresses
+are printed in brackets: [::1]:PORT.
 """
 import os
 import queue
@@ -30,10 +32,15 @@ import time
 import libtorrent as lt
 
 
+def endpoint(ip, port):
+    ip = str(ip)
+    return ("[%s]:%d" if ":" in ip else "%s:%d") % (ip, port)
+
+
 def main():
     listen_ip, bootstrap, save_dir = sys.argv[1], sys.argv[2], sys.argv[3]
     wanted = {
-        "listen_interfaces": listen_ip + ":0",
+        "listen_interfaces": ("[%s]:0" if ":" in listen_ip else "%s:0") % listen_ip,
         "enable_dht": True,
         "dht_bootstrap_nodes": bootstrap,
         "enable_lsd": False,
@@ -76,10 +83,10 @@ def main():
                 ready = True
                 print("ready %d" % ses.listen_port(), flush=True)
             elif isinstance(a, lt.dht_get_peers_reply_alert):
-                peers = ["%s:%d" % (ip, port) for ip, port in a.peers()]
+                peers = [endpoint(ip, port) for ip, port in a.peers()]
                 print("peers %s %s" % (a.info_hash, " ".join(peers)), flush=True)
             elif isinstance(a, lt.dht_announce_alert):
-                print("incoming %s %s:%d" % (a.info_hash, a.ip, a.port), flush=True)
+                print("incoming %s %s" % (a.info_hash, endpoint(a.ip, a.port)), flush=True)
             elif isinstance(a, (lt.dht_log_alert, lt.dht_pkt_alert)):
                 print("libtorrent: %s" % a.message(), file=sys.stderr, flush=True)
             elif a.category() & lt.alert.category_t.error_notification:

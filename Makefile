@@ -41,7 +41,9 @@ fuzz:
 # then the swarm table against libtorrent (issue 3) on the same seeders,
 # then the streaming table against Debian's C++ btfs (issue 4), then
 # magnet time-to-metadata/first-byte against libtorrent (issue 11), then
-# the efficiency table (issue 12: seeders' bytes, CPU, RSS per read pattern).
+# the efficiency table (issue 12: seeders' bytes, CPU, RSS per read pattern),
+# then first-piece time and MB/s against libtorrent over TCP, uTP and MSE
+# (issue 13).
 bench: build
 	@BENCH=1 scripts/deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./swarm/... ./cache/ ./fs/
@@ -50,6 +52,7 @@ bench: build
 	scripts/bench-stream.sh
 	scripts/bench-magnet.sh
 	scripts/bench-efficiency.sh
+	scripts/bench-interop.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -31,6 +31,15 @@ type cliStatus struct {
 		Size          int64  `json:"size"`
 		BytesVerified int64  `json:"bytes_verified"`
 	} `json:"files"`
+	PeerList []struct {
+		Addr      string `json:"addr"`
+		Connected bool   `json:"connected"`
+		Way       string `json:"way"`
+		Attempts  []struct {
+			Way   string `json:"way"`
+			Error string `json:"error"`
+		} `json:"attempts"`
+	} `json:"peer_list"`
 }
 
 // runBtfs runs one short-lived btfs command and returns its stdout,

@@ -4,6 +4,7 @@ its DHT, magnet links and peer exchange.
 
 usage: lt_peer.py [--listen IP] [--dht HOST:PORT[,...] | --dht-alone]
                   [--peer HOST:PORT ...] [--announce] [--exit-when-done]
+                  [--enc default|forced|disabled] [--transport tcp|utp|both]
                   (--torrent FILE | --magnet URI) SAVE_DIR
 
 SAVE_DIR holds the torrent's content (SAVE_DIR/NAME) for a seeder, or
@@ -12,7 +13,11 @@ never connects to a peer at its own address, so give btfs another one).
 --dht turns on libtorrent's DHT with the given bootstrap nodes and with the
 settings that let it work on loopback; --dht-alone turns it on with no
 bootstrap node (others bootstrap from it). --announce makes it announce
-the torrent to the DHT at once and every 2 s. No LSD, UPnP, NAT-PMP or uTP.
+the torrent to the DHT at once and every 2 s. No LSD, UPnP or NAT-PMP.
+--enc: libtorrent's encryption policy both ways (default: its own default,
+"enabled"; forced: RC4-encrypted MSE only; disabled: plaintext only).
+--transport: tcp (the default), utp (uTP only), or both (libtorrent's
+default, which tries uTP first).
 It prints, flushed, one line per event:
   listening IP PORT                   (TCP and DHT port)
   metadata NAME SECONDS               (a magnet's metadata arrived)
@@ -50,6 +55,8 @@ def main():
     ap.add_argument("--announce", action="store_true")
     ap.add_argument("--exit-when-done", action="store_true")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--enc", default="default", choices=["default", "forced", "disabled"])
+    ap.add_argument("--transport", default="tcp", choices=["tcp", "utp", "both"])
     ap.add_argument("--torrent", default="")
     ap.add_argument("--magnet", default="")
     ap.add_argument("save")
@@ -61,10 +68,15 @@ def main():
         "listen_interfaces": a.listen + ":0",
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
-        "enable_outgoing_utp": False, "enable_incoming_utp": False,
+        "enable_outgoing_utp": a.transport != "tcp", "enable_incoming_utp": a.transport != "tcp",
+        "enable_outgoing_tcp": a.transport != "utp", "enable_incoming_tcp": a.transport != "utp",
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
         | lt.alert.category_t.dht_notification | lt.alert.category_t.tracker_notification,
     })
+    if a.enc != "default":
+        pol = lt.enc_policy.forced if a.enc == "forced" else lt.enc_policy.disabled
+        ses.apply_settings({"out_enc_policy": pol, "in_enc_policy": pol,
+                            "allowed_enc_level": lt.enc_level.rc4 if a.enc == "forced" else lt.enc_level.both})
     if dht:
         # Loopback addresses are "dark" and unverifiable to a default DHT;
         # these settings (each where this libtorrent knows it) allow them.

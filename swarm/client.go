@@ -7,6 +7,7 @@ package swarm
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	iofs "io/fs"
@@ -20,7 +21,9 @@ import (
 
 	"github.com/btfs/btfs/swarm/dht"
 	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/mse"
 	"github.com/btfs/btfs/swarm/tracker"
+	"github.com/btfs/btfs/swarm/utp"
 	"github.com/btfs/btfs/swarm/wire"
 )
 
@@ -59,6 +62,13 @@ type Config struct {
 	// DHTStateFile keeps the DHT's node table between runs; "" = not kept.
 	DHTStateFile string
 
+	// Encryption is the MSE/PE policy for peer connections; the zero value
+	// is EncPrefer.
+	Encryption Encryption
+	// NoUTP turns uTP (BEP 29) off. With it on (the default) peers are
+	// also reached, and accepted, over uTP on the UDP port the DHT shares.
+	NoUTP bool
+
 	// peerGrace is how long a new peer is safe from being replaced by a
 	// newcomer when the torrent is full (tests shorten it).
 	peerGrace time.Duration
@@ -73,6 +83,8 @@ type Client struct {
 	up   *rate.Limiter // nil: unlimited
 	down *rate.Limiter
 	dht  *dht.Node // nil without a DHT
+	mux  *utp.Mux  // the UDP socket shared by uTP and the DHT; nil without either
+	utp  *utp.Socket
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -82,6 +94,7 @@ type Client struct {
 	// AddTorrent and Close callers.
 	mu       sync.Mutex
 	torrents map[[20]byte]*Torrent
+	req2     map[[20]byte][20]byte // HASH('req2', info-hash) -> info-hash, for MSE
 	closed   bool
 }
 
@@ -113,7 +126,7 @@ func NewClient(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("peer id: %w", err)
 		}
 	}
-	ln, pc, err := listen(cfg.ListenAddr, cfg.DHT)
+	ln, pc, err := listen(cfg.ListenAddr, cfg.DHT || !cfg.NoUTP)
 	if err != nil {
 		return nil, err
 	}
@@ -122,16 +135,29 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg: cfg, ln: ln, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		port:     uint16(ln.Addr().(*net.TCPAddr).Port),
 		torrents: map[[20]byte]*Torrent{},
+		req2:     map[[20]byte][20]byte{},
 	}
 	c.up, c.down = newLimiter(cfg.UploadRate), newLimiter(cfg.DownloadRate)
 	if pc != nil {
-		if err := c.startDHT(pc); err != nil {
-			ln.Close()
-			cancel()
-			return nil, err
+		// One UDP socket: uTP packets to the uTP side, the rest (KRPC)
+		// to the DHT.
+		c.mux = utp.NewMux(pc, utp.Config{Logger: c.log.With("utp", pc.LocalAddr().String())})
+		if !cfg.NoUTP {
+			c.utp = c.mux.Socket()
+		}
+		if cfg.DHT {
+			if err := c.startDHT(c.mux.Other()); err != nil {
+				ln.Close()
+				c.mux.Close()
+				cancel()
+				return nil, err
+			}
 		}
 	}
-	c.wg.Go(c.acceptLoop)
+	c.wg.Go(func() { c.acceptLoop(c.ln) })
+	if c.utp != nil {
+		c.wg.Go(func() { c.acceptLoop(c.utp) })
+	}
 	return c, nil
 }
 
@@ -220,6 +246,9 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	err := c.ln.Close()
+	if c.utp != nil {
+		c.utp.Close()
+	}
 	var wg sync.WaitGroup
 	for _, t := range ts {
 		wg.Go(func() { t.Close() })
@@ -227,6 +256,9 @@ func (c *Client) Close() error {
 	wg.Wait()
 	c.wg.Wait()
 	c.stopDHT()
+	if c.mux != nil {
+		c.mux.Close()
+	}
 	return err
 }
 
@@ -293,23 +325,25 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, st Storage, opts TorrentOptio
 	}
 	t := newTorrent(c, mi, st, opts)
 	c.torrents[mi.InfoHash] = t
+	c.req2[mse.Req2(mi.InfoHash)] = mi.InfoHash
 	go func() {
 		<-t.done
 		c.mu.Lock()
 		if c.torrents[mi.InfoHash] == t {
 			delete(c.torrents, mi.InfoHash)
+			delete(c.req2, mse.Req2(mi.InfoHash))
 		}
 		c.mu.Unlock()
 	}()
 	return t, nil
 }
 
-func (c *Client) acceptLoop() {
+func (c *Client) acceptLoop(ln net.Listener) {
 	for {
-		conn, err := c.ln.Accept()
+		conn, err := ln.Accept()
 		if err != nil {
 			if c.ctx.Err() == nil {
-				c.log.Warn("accept stopped", "err", err)
+				c.log.Warn("accept stopped", "listener", ln.Addr(), "err", err)
 			}
 			return
 		}
@@ -317,10 +351,20 @@ func (c *Client) acceptLoop() {
 	}
 }
 
-// handleIncoming reads a peer's handshake, finds its torrent and answers.
-func (c *Client) handleIncoming(conn net.Conn) {
+// handleIncoming reads a peer's handshake (plaintext, or inside MSE as the
+// policy allows), finds its torrent and answers.
+func (c *Client) handleIncoming(raw net.Conn) {
+	conn, skey, err := c.acceptIncoming(raw)
+	if err != nil {
+		c.log.Debug("incoming encryption handshake", "peer", raw.RemoteAddr(), "err", err)
+		raw.Close()
+		return
+	}
 	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	hs, err := wire.ReadHandshake(conn)
+	if err == nil && skey != nil && hs.InfoHash != *skey {
+		err = errors.New("handshake info-hash differs from the encryption handshake's")
+	}
 	if err != nil {
 		c.log.Debug("incoming handshake", "peer", conn.RemoteAddr(), "err", err)
 		conn.Close()
@@ -339,7 +383,8 @@ func (c *Client) handleIncoming(conn net.Conn) {
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
-	t.addConn(conn, hs, false)
+	_, tcp := raw.(*net.TCPConn)
+	t.addConn(conn, hs, way{utp: !tcp, encrypted: skey != nil})
 }
 
 func writeHandshake(conn net.Conn, hs wire.Handshake) error {

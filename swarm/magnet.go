@@ -276,25 +276,14 @@ func (f *metaFetch) dial(a netip.AddrPort) {
 }
 
 func (f *metaFetch) handshake(a netip.AddrPort) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(f.ctx, dialTimeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", a.String())
+	hs := wire.Handshake{InfoHash: f.mg.InfoHash, PeerID: f.c.cfg.PeerID}
+	hs.SetExtended()
+	conn, theirs, _, _, err := f.c.dialPeer(f.ctx, a, f.mg.InfoHash, hs)
 	if err != nil {
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	hs := wire.Handshake{InfoHash: f.mg.InfoHash, PeerID: f.c.cfg.PeerID}
-	hs.SetExtended()
-	if err := writeHandshake(conn, hs); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	theirs, err := wire.ReadHandshake(conn)
 	switch {
-	case err != nil:
-	case theirs.InfoHash != f.mg.InfoHash:
-		err = errWrongHash
 	case theirs.PeerID == f.c.cfg.PeerID:
 		err = errors.New("connected to ourselves")
 	case !theirs.Extended():

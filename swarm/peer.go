@@ -33,6 +33,7 @@ type peer struct {
 	id       [20]byte
 	outgoing bool
 	fast     bool
+	way      way // transport and encryption of the connection
 
 	// --- loop-owned ---
 	bf             bitfield.Bitfield

@@ -108,6 +108,8 @@ type knownPeer struct {
 	fails     int
 	next      time.Time
 	banned    bool
+	attempts  []Attempt // the last few tries, for status
+	way       way       // how the last connection was made
 }
 
 func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) *Torrent {
@@ -281,9 +283,10 @@ func (t *Torrent) ourHandshake() wire.Handshake {
 	return hs
 }
 
-// addConn hands a handshaken connection to the loop.
-func (t *Torrent) addConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
-	if !t.do(func() { t.handleConn(conn, hs, outgoing) }) {
+// addConn hands a handshaken incoming connection, made the way w, to the
+// loop.
+func (t *Torrent) addConn(conn net.Conn, hs wire.Handshake, w way) {
+	if !t.do(func() { t.handleConn(conn, hs, false, w) }) {
 		conn.Close()
 	}
 }
@@ -401,11 +404,16 @@ func (t *Torrent) connectMore() {
 
 // dial connects and handshakes with one address, off the loop.
 func (t *Torrent) dial(a netip.AddrPort) {
-	conn, hs, err := t.dialHandshake(a)
+	conn, hs, w, attempts, err := t.cl.dialPeer(t.ctx, a, t.mi.InfoHash, t.ourHandshake())
 	t.do(func() {
 		t.dialing--
 		k := t.known[a]
 		k.dialing = false
+		k.attempts = append(k.attempts, attempts...)
+		if n := len(k.attempts) - maxAttempts; n > 0 {
+			k.attempts = append(k.attempts[:0], k.attempts[n:]...)
+		}
+		k.way = w
 		if err != nil {
 			k.fails++
 			k.next = time.Now().Add(backoff(k.fails))
@@ -413,7 +421,7 @@ func (t *Torrent) dial(a netip.AddrPort) {
 			return
 		}
 		k.fails = 0
-		t.handleConn(conn, hs, true)
+		t.handleConn(conn, hs, true, w)
 	})
 	if t.ctx.Err() != nil && conn != nil {
 		conn.Close()
@@ -425,34 +433,8 @@ func backoff(fails int) time.Duration {
 	return min(d, 5*time.Minute)
 }
 
-func (t *Torrent) dialHandshake(a netip.AddrPort) (net.Conn, wire.Handshake, error) {
-	ctx, cancel := context.WithTimeout(t.ctx, dialTimeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", a.String())
-	if err != nil {
-		return nil, wire.Handshake{}, err
-	}
-	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := writeHandshake(conn, t.ourHandshake()); err != nil {
-		conn.Close()
-		return nil, wire.Handshake{}, err
-	}
-	hs, err := wire.ReadHandshake(conn)
-	if err != nil {
-		conn.Close()
-		return nil, wire.Handshake{}, err
-	}
-	if hs.InfoHash != t.mi.InfoHash {
-		conn.Close()
-		return nil, wire.Handshake{}, errWrongHash
-	}
-	_ = conn.SetDeadline(time.Time{})
-	return conn, hs, nil
-}
-
 // handleConn admits a handshaken connection as a peer.
-func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
+func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool, w way) {
 	if hs.PeerID == t.cl.cfg.PeerID {
 		if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil && outgoing {
 			if k := t.known[ap]; k != nil {
@@ -475,6 +457,7 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
 		t.dropPeer(v, errReplaced)
 	}
 	p := newPeer(t, conn, hs, outgoing)
+	p.way = w
 	t.nextCID++
 	p.cid = t.nextCID
 	if outgoing {
@@ -497,7 +480,7 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
 	}
 	t.wg.Go(p.pc.ReadLoop)
 	t.wg.Go(p.pc.WriteLoop)
-	t.log.Debug("peer connected", "peer", p.addr, "outgoing", outgoing)
+	t.log.Debug("peer connected", "peer", p.addr, "outgoing", outgoing, "way", w)
 }
 
 // leastUseful returns the connected peer, past its grace period, that

@@ -144,7 +144,10 @@ func TestFastExtension(t *testing.T) {
 }
 
 // acceptRaw listens on 127.0.0.1 and returns the address and a function
-// that accepts one connection and completes the handshake as a seeder.
+// that accepts one connection and completes the handshake as a seeder. It
+// speaks plaintext only, as some clients do: a connection that opens with
+// an encryption handshake is closed, and the next one (the engine's
+// plaintext retry) taken.
 func acceptRaw(t testing.TB, ih [20]byte) (netip.AddrPort, func() *rawPeer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -154,15 +157,23 @@ func acceptRaw(t testing.TB, ih [20]byte) (netip.AddrPort, func() *rawPeer) {
 	t.Cleanup(func() { ln.Close() })
 	addr := netip.MustParseAddrPort(ln.Addr().String())
 	return addr, func() *rawPeer {
-		conn, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		theirs, err := wire.ReadHandshake(conn)
-		if err != nil {
-			t.Fatal(err)
+		var conn net.Conn
+		var theirs wire.Handshake
+		for tries := 0; ; tries++ {
+			c, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			if theirs, err = wire.ReadHandshake(c); err == nil {
+				conn = c
+				break
+			}
+			c.Close()
+			if tries == 3 {
+				t.Fatal(err)
+			}
 		}
 		hs := wire.Handshake{InfoHash: ih}
 		copy(hs.PeerID[:], "-RAWSEED-")

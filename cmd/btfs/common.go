@@ -31,6 +31,22 @@ type netFlags struct {
 	dhtBootstrap    string
 	noDHT           bool
 	metadataTimeout time.Duration
+	encryption      encryptionFlag
+	utp             bool
+}
+
+// encryptionFlag is --encryption prefer|require|off.
+type encryptionFlag struct{ e swarm.Encryption }
+
+func (f *encryptionFlag) String() string { return f.e.String() }
+
+func (f *encryptionFlag) Set(s string) error {
+	e, err := swarm.ParseEncryption(s)
+	if err != nil {
+		return err
+	}
+	f.e = e
+	return nil
 }
 
 // defaultDHTBootstrap are the well-known public DHT routers.
@@ -53,6 +69,9 @@ func (n *netFlags) register(fs *flag.FlagSet) {
 func (n *netFlags) registerDHT(fs *flag.FlagSet) {
 	fs.StringVar(&n.dhtBootstrap, "dht-bootstrap", defaultDHTBootstrap, "DHT nodes to join through, `HOST:PORT[,...]`")
 	fs.BoolVar(&n.noDHT, "no-dht", false, "run no DHT node (peers only from trackers, --peer and peer exchange)")
+	fs.Var(&n.encryption, "encryption", "peer connection encryption (MSE/PE): `prefer` (try encrypted, fall back to plaintext; accept both), require, or off")
+	fs.BoolVar(&n.utp, "utp", true, "also reach and accept peers over uTP (UDP, the port number of TCP); --utp=false or --no-utp turns it off")
+	fs.BoolFunc("no-utp", "reach and accept peers over TCP only", func(string) error { n.utp = false; return nil })
 }
 
 // registerMagnet registers the flags `info` needs to fetch a magnet's
@@ -95,6 +114,8 @@ func (n *netFlags) config() swarm.Config {
 		UploadRate:          n.maxUp * 1000,
 		DownloadRate:        n.maxDown * 1000,
 		DHT:                 !n.noDHT,
+		Encryption:          n.encryption.e,
+		NoUTP:               !n.utp,
 	}
 	for _, b := range strings.Split(n.dhtBootstrap, ",") {
 		if b = strings.TrimSpace(b); b != "" {

@@ -53,6 +53,26 @@ type mountStatus struct {
 	DiskCache      int64           `json:"disk_cache_bytes"` // this torrent's pieces on disk (whole pieces)
 	Files          []fileStatus    `json:"files"`
 	Trackers       []trackerStatus `json:"trackers"`
+	PeerList       []peerStatus    `json:"peer_list"` // connected peers first, then addresses tried
+}
+
+// peerStatus is one peer address: how it is connected, or why not.
+type peerStatus struct {
+	Addr      string          `json:"addr"`
+	Connected bool            `json:"connected"`
+	Incoming  bool            `json:"incoming,omitempty"`
+	Way       string          `json:"way,omitempty"` // tcp, tcp+mse, utp, utp+mse
+	DownRate  float64         `json:"download_rate"`
+	UpRate    float64         `json:"upload_rate"`
+	Fails     int             `json:"fails,omitempty"`
+	Banned    bool            `json:"banned,omitempty"`
+	Attempts  []attemptStatus `json:"attempts,omitempty"` // the last few dials, oldest first
+}
+
+type attemptStatus struct {
+	Way   string    `json:"way"`
+	At    time.Time `json:"at"`
+	Error string    `json:"error,omitempty"` // empty: it connected
 }
 
 // metadataStatus is a magnet's metadata fetch, before the mount is live.
@@ -262,6 +282,19 @@ func (s *statusServer) status(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *c
 			}
 		}
 		ms.Files = append(ms.Files, fs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	ms.PeerList = []peerStatus{}
+	for _, p := range t.Peers(ctx) {
+		ps := peerStatus{Addr: p.Addr.String(), Connected: p.Connected, Incoming: p.Incoming, Way: p.Way, DownRate: p.DownRate, UpRate: p.UpRate, Fails: p.Fails, Banned: p.Banned}
+		if !p.Connected {
+			ps.Way = ""
+		}
+		for _, a := range p.Attempts {
+			ps.Attempts = append(ps.Attempts, attemptStatus{Way: a.Way, At: a.At, Error: a.Err})
+		}
+		ms.PeerList = append(ms.PeerList, ps)
 	}
 	for _, tr := range t.TrackerStatus() {
 		ms.Trackers = append(ms.Trackers, trackerStatus{

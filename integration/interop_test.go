@@ -103,3 +103,26 @@ func TestInteropAria2RequiresEncryption(t *testing.T) {
 		}
 	})
 }
+
+// TestIPv6SeedToMount: a btfs seeder and a mount that both listen on ::1
+// only; the mount reaches the seeder over IPv6 and reads every file.
+func TestIPv6SeedToMount(t *testing.T) {
+	requireFUSE(t)
+	data := t.TempDir()
+	root := filepath.Join(data, "six")
+	src := writeTree(t, root, clientSizes)
+	tf := makeTorrent(t, root, 64)
+	_, sport := seed(t, tf, data, "--bind", "::1")
+	_, mnt := mountTorrent(t, tf, "--bind", "::1", "--peer", "[::1]:"+sport)
+	readTree(t, filepath.Join(mnt, "six"), src)
+	st := statusJSON(t, mnt)
+	reached := false
+	for _, p := range st[0].PeerList {
+		for _, a := range p.Attempts {
+			reached = reached || a.Error == "" && p.Addr == "[::1]:"+sport
+		}
+	}
+	if !reached {
+		t.Fatalf("status does not show the seeder reached at [::1]:%s: %+v", sport, st[0].PeerList)
+	}
+}

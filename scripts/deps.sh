@@ -15,12 +15,13 @@ command -v opentracker >/dev/null 2>&1 || need+=(opentracker)
 command -v aria2c >/dev/null 2>&1 || need+=(aria2)
 # The terminal test drives `btfs mount -f` through tmux.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
-# The benchmarks compare against reference clients from Debian.
-if [ -n "${BENCH:-}" ]; then
-  # bench-stream.sh: Debian's C++ btfs, run in a loopback-only network namespace.
-  [ -x /usr/bin/btfs ] || need+=(btfs)
-  command -v ip >/dev/null 2>&1 || need+=(iproute2)
-fi
+# integration/interop_more_test.go runs transmission-cli and Debian's C++
+# btfs, each in a loopback-only network namespace (unshare, nsenter, ip);
+# so does the streaming benchmark (bench-stream.sh) with C++ btfs.
+command -v transmission-cli >/dev/null 2>&1 || need+=(transmission-cli)
+[ -x /usr/bin/btfs ] || need+=(btfs)
+{ command -v unshare && command -v nsenter; } >/dev/null 2>&1 || need+=(util-linux)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: need ${need[*]}; run as root or install them" >&2

@@ -36,6 +36,9 @@ type Options struct {
 	Uid, Gid uint32       // owner of all nodes
 	MTime    time.Time    // modification time of all nodes; zero means the time of New
 	Logger   *slog.Logger // nil discards logs
+	// InodeBase offsets the inode numbers (a library gives each torrent's
+	// tree its own range); 0 for a mount of one torrent.
+	InodeBase uint64
 }
 
 // attrValid is how long the kernel may cache attributes and entries: the
@@ -55,6 +58,7 @@ type FS struct {
 	root    *dir
 	length  int64
 	nodes   uint64
+	lib     *Library // set for a library's FS: its root is the library's
 }
 
 var (
@@ -86,9 +90,9 @@ func New(info *metainfo.Info, t Torrent, opts Options) *FS {
 		}
 		f.insert(top, file)
 	}
-	var next uint64 = 1
+	next := opts.InodeBase + 1
 	f.root.number(&next)
-	f.nodes = next - 1
+	f.nodes = next - 1 - opts.InodeBase
 	return f
 }
 
@@ -122,7 +126,12 @@ func (f *FS) insert(top *dir, file metainfo.File) {
 }
 
 // Root implements fs.FS.
-func (f *FS) Root() (fusefs.Node, error) { return f.root, nil }
+func (f *FS) Root() (fusefs.Node, error) {
+	if f.lib != nil {
+		return f.lib.root, nil
+	}
+	return f.root, nil
+}
 
 // Statfs implements fs.FSStatfser: a full, read-only file system.
 func (f *FS) Statfs(ctx context.Context, req *fuse.StatfsRequest, resp *fuse.StatfsResponse) error {

@@ -40,6 +40,12 @@ type cliStatus struct {
 			Error string `json:"error"`
 		} `json:"attempts"`
 	} `json:"peer_list"`
+	Library []struct {
+		Name     string `json:"name"`
+		File     string `json:"file"`
+		InfoHash string `json:"info_hash"`
+		Pieces   int    `json:"pieces"`
+	} `json:"library"`
 }
 
 // runBtfs runs one short-lived btfs command and returns its stdout,

@@ -90,6 +90,13 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if *browseOnly {
 		pf = swarm.PrefetchNone
 	}
+	if st, err := os.Stat(pos[0]); err == nil && st.IsDir() {
+		// A library: every .torrent and .magnet file in the directory.
+		return mountLibrary(ctx, libraryConfig{
+			src: pos[0], dir: pos[1], nf: &nf, memCache: memCache.n, cacheSize: cacheSize.n, cacheDir: *cacheDir,
+			readahead: *readahead, prefetch: pf, browseOnly: *browseOnly, allowOther: *allowOther, log: log, notify: notify,
+		}, stdout)
+	}
 	src, err := openSource(ctx, pos[0])
 	if err != nil {
 		return err

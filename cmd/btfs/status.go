@@ -54,6 +54,20 @@ type mountStatus struct {
 	Files          []fileStatus    `json:"files"`
 	Trackers       []trackerStatus `json:"trackers"`
 	PeerList       []peerStatus    `json:"peer_list"` // connected peers first, then addresses tried
+	Library        []libraryStatus `json:"library,omitempty"` // a library mount's torrents (phase "library")
+}
+
+// libraryStatus is one torrent of a library mount.
+type libraryStatus struct {
+	Name           string `json:"name"` // as shown at the mount's top level
+	File           string `json:"file"` // the .torrent or .magnet file it came from
+	InfoHash       string `json:"info_hash"`
+	Size           int64  `json:"size"`
+	PiecesVerified int    `json:"pieces_verified"`
+	Pieces         int    `json:"pieces"`
+	Peers          int    `json:"peers"`
+	Downloaded     int64  `json:"downloaded"`
+	Uploaded       int64  `json:"uploaded"`
 }
 
 // peerStatus is one peer address: how it is connected, or why not.
@@ -485,6 +499,13 @@ func printStatus(w io.Writer, ms *mountStatus) {
 		humanBytes(ms.Downloaded), humanBytes(int64(ms.DownloadRate)), humanBytes(ms.Uploaded), humanBytes(int64(ms.UploadRate)), ms.Peers)
 	fmt.Fprintf(w, "  waste      %s received and thrown away (%s duplicates, %s late, %s in failed pieces, %s of abandoned pieces), %d duplicate requests\n",
 		humanBytes(ms.Wasted), humanBytes(ms.WastedDup), humanBytes(ms.WastedLate), humanBytes(ms.WastedFailed), humanBytes(ms.WastedDiscard), ms.DupRequests)
+	for _, e := range ms.Library {
+		pct := 100.0
+		if e.Pieces > 0 {
+			pct = 100 * float64(e.PiecesVerified) / float64(e.Pieces)
+		}
+		fmt.Fprintf(w, "  torrent    %s  %s  %.1f%%  %s  (%s)\n", e.Name, humanBytes(e.Size), pct, peersN(e.Peers), e.File)
+	}
 	for _, f := range ms.Files {
 		pct := 100.0
 		if f.Size > 0 {

@@ -53,7 +53,7 @@ type mountStatus struct {
 	DiskCache      int64           `json:"disk_cache_bytes"` // this torrent's pieces on disk (whole pieces)
 	Files          []fileStatus    `json:"files"`
 	Trackers       []trackerStatus `json:"trackers"`
-	PeerList       []peerStatus    `json:"peer_list"` // connected peers first, then addresses tried
+	PeerList       []peerStatus    `json:"peer_list"`         // connected peers first, then addresses tried
 	Library        []libraryStatus `json:"library,omitempty"` // a library mount's torrents (phase "library")
 }
 

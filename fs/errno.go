@@ -12,8 +12,11 @@ import (
 var (
 	// errReadOnly is returned for any request that would write.
 	errReadOnly = errors.New("read-only file system")
-	// errUnmounting cancels reads in flight when Mount's context is done.
+	// errUnmounting cancels reads in flight when Mount's context is done
+	// or the mount has left the mount table.
 	errUnmounting = errors.New("file system is being unmounted")
+	// errReadTimeout ends a read that waited Options.ReadTimeout.
+	errReadTimeout = errors.New("read timeout")
 	// errNoPoll turns FUSE polling off.
 	errNoPoll = errors.New("poll not supported")
 )
@@ -23,8 +26,9 @@ var (
 //
 //   - a fuse.Errno (or any fuse.ErrorNumber) passes through;
 //   - a write attempt gives EROFS; a poll gives ENOSYS;
-//   - an unmount in progress or a closed engine (an error wrapping
-//     io/fs.ErrClosed, which os.ErrClosed is) gives EIO;
+//   - an unmount in progress, a read that waited Options.ReadTimeout or a
+//     closed engine (an error wrapping io/fs.ErrClosed, which os.ErrClosed
+//     is) gives EIO;
 //   - a cancelled or timed-out context gives EINTR (a FUSE interrupt: the
 //     application got a signal);
 //   - anything else gives EIO.
@@ -40,7 +44,7 @@ func errno(err error) fuse.Errno {
 		return fuse.Errno(syscall.EROFS)
 	case errors.Is(err, errNoPoll):
 		return fuse.Errno(syscall.ENOSYS)
-	case errors.Is(err, errUnmounting), errors.Is(err, iofs.ErrClosed):
+	case errors.Is(err, errUnmounting), errors.Is(err, errReadTimeout), errors.Is(err, iofs.ErrClosed):
 		return fuse.Errno(syscall.EIO)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fuse.Errno(syscall.EINTR)

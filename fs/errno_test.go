@@ -27,6 +27,7 @@ func TestErrno(t *testing.T) {
 		{"wrapped canceled", fmt.Errorf("piece 3: %w", context.Canceled), fuse.Errno(syscall.EINTR)},
 		{"deadline", context.DeadlineExceeded, fuse.Errno(syscall.EINTR)},
 		{"unmounting", fmt.Errorf("%w (%w)", context.Canceled, errUnmounting), fuse.Errno(syscall.EIO)},
+		{"read timeout", fmt.Errorf("%w (%w)", context.DeadlineExceeded, fmt.Errorf("%w after 2s", errReadTimeout)), fuse.Errno(syscall.EIO)},
 		{"engine closed", fmt.Errorf("torrent: %w", os.ErrClosed), fuse.Errno(syscall.EIO)},
 		{"closed and canceled", errors.Join(os.ErrClosed, context.Canceled), fuse.Errno(syscall.EIO)},
 		{"unexpected EOF", io.ErrUnexpectedEOF, fuse.Errno(syscall.EIO)},

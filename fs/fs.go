@@ -39,6 +39,10 @@ type Options struct {
 	// InodeBase offsets the inode numbers (a library gives each torrent's
 	// tree its own range); 0 for a mount of one torrent.
 	InodeBase uint64
+	// ReadTimeout fails a read with EIO once it has waited this long for
+	// the engine; 0 waits until the data comes, the read is interrupted
+	// or the file system is unmounted (as a hard NFS mount does).
+	ReadTimeout time.Duration
 }
 
 // attrValid is how long the kernel may cache attributes and entries: the

@@ -43,6 +43,11 @@ func (h *handle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.Rea
 		unregister := context.AfterFunc(stop, func() { cancel(errUnmounting) })
 		defer unregister()
 	}
+	if d := h.node.fs.opts.ReadTimeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("%w after %v", errReadTimeout, d))
+		defer cancel()
+	}
 
 	buf := resp.Data[:size]
 	if int64(cap(resp.Data)) < size {

@@ -43,8 +43,10 @@ type stopKey struct{}
 // file system is unmounted from outside (fusermount3 -u). When ctx is done
 // it cancels reads in flight (they fail with EIO), unmounts, retrying for
 // about a second while the mount is busy, then falls back to a lazy
-// unmount. It returns once serving has stopped and dir is no longer a
-// mount point; a stop by ctx or from outside returns nil.
+// unmount. When the mount leaves the mount table from outside (an unmount,
+// or a lazy one while files are open) it fails the reads in flight and
+// every later one the same way. It returns once serving has stopped and dir
+// is no longer a mount point; a stop by ctx or from outside returns nil.
 //
 // ready, if not nil, is closed once the kernel has finished INIT and the
 // mount is live.
@@ -72,7 +74,7 @@ func Mount(ctx context.Context, dir string, fsys *FS, opts MountOptions, ready c
 	if opts.AllowOther {
 		mopts = append(mopts, fuse.AllowOther())
 	}
-	conn, err := fuse.Mount(dir, mopts...)
+	conn, err := fuseMount(dir, mopts...)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", dir, err)
 	}
@@ -94,9 +96,23 @@ func Mount(ctx context.Context, dir string, fsys *FS, opts MountOptions, ready c
 	}
 	fsys.log.Info("fs: mounted", "dir", dir)
 
+	gone, stopWatch := watchGone(dir, dev, fsys.log)
+	defer stopWatch()
 	select {
 	case err := <-served:
 		return fsys.served(dir, err)
+	case <-gone:
+		// Unmounted from outside. Serve returns only once every request
+		// in flight is answered, and a read blocked on the engine (the
+		// kernel's readahead of a reader that was killed: nobody
+		// interrupts it) would wait forever.
+		fsys.log.Info("fs: unmounted from outside, failing reads in flight", "dir", dir)
+		stopReads()
+		select {
+		case err := <-served:
+			return fsys.served(dir, err)
+		case <-ctx.Done():
+		}
 	case <-ctx.Done():
 	}
 	stopReads()

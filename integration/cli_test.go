@@ -256,8 +256,12 @@ func TestCLIErrors(t *testing.T) {
 		}, "no such file"},
 		{"bad torrent", func() (string, []string) { d := newDir(); return d, []string{bad, d} }, "bad.torrent"},
 		// As root a chmod 000 file stays readable, so unreadability is
-		// exercised with a torrent path that is a directory.
-		{"unreadable torrent (a directory)", func() (string, []string) { d := newDir(); return d, []string{tmp, d} }, "is a directory"},
+		// exercised with a torrent path that runs through a file (a
+		// directory is a library mount).
+		{"unreadable torrent (below a file)", func() (string, []string) {
+			d := newDir()
+			return d, []string{filepath.Join(bad, "x.torrent"), d}
+		}, "not a directory"},
 		{"missing mountpoint", func() (string, []string) {
 			d := filepath.Join(tmp, "missing")
 			return d, []string{sw.torrent, d}

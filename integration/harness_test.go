@@ -114,7 +114,9 @@ func startProg(t *testing.T, name, bin string, args ...string) *proc {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		p.stop(syscall.SIGKILL, 5*time.Second)
+		// SIGTERM first: a btfs process then unmounts and removes its
+		// status socket (a kill would leave the socket behind).
+		p.stop(syscall.SIGTERM, 5*time.Second)
 		if t.Failed() {
 			t.Logf("--- output of %s:\n%s", p.name, p.output())
 		}

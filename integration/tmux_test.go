@@ -43,7 +43,7 @@ func TestTerminalProgressAndCtrlC(t *testing.T) {
 			t.Fatalf("not mounted; terminal shows:\n%s", capture())
 		}
 	}
-	progress := regexp.MustCompile(`(\d+) peers, down .*?, (\d+\.\d)% verified, ETA`)
+	progress := regexp.MustCompile(`(\d+) peers?, down .*?, (\d+\.\d)% verified, ETA`)
 	var seen []string
 	for deadline := time.Now().Add(20 * time.Second); len(seen) < 2; time.Sleep(300 * time.Millisecond) {
 		if m := progress.FindStringSubmatch(capture()); m != nil && (len(seen) == 0 || m[2] != seen[len(seen)-1]) && m[2] != "100.0" {

@@ -257,8 +257,8 @@ func (t *Torrent) handleVerdict(r hasher.Result) {
 	t.pk.Verified(r.Piece)
 	t.downloaded.Add(size)
 	b := t.pieces.data[r.Piece] // the table's reference, moved from pd
-	for _, ch := range t.waiters[r.Piece] {
-		ch <- b.Ref() // each reader drops its own once it copied
+	for _, w := range t.waiters[r.Piece] {
+		w.ch <- b.Ref() // each reader drops its own once it copied
 	}
 	delete(t.waiters, r.Piece)
 	t.prioDirty = true

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/btfs/btfs/cache"
 	"github.com/btfs/btfs/swarm/metainfo"
@@ -21,7 +22,8 @@ import (
 type Reader struct {
 	t      *Torrent
 	id     int
-	lo, hi int // pieces of the file: [lo, hi)
+	file   metainfo.File // what NewReader was given: BlockedReads names it
+	lo, hi int           // pieces of the file: [lo, hi)
 	closed atomic.Bool
 
 	// mu guards the position tracking below; it separates concurrent
@@ -60,7 +62,7 @@ var mediaExt = map[string]bool{
 // that looks like media also fetches its first and last few MiB at once.
 func (t *Torrent) NewReader(f metainfo.File) *Reader {
 	lo, hi := t.layout.PieceRange(f.Offset, f.Length)
-	r := &Reader{t: t, id: int(t.readerIDs.Add(1)), lo: lo, hi: hi, nextOff: -1, window: minWindow, sent: [2]int{-1, -1}}
+	r := &Reader{t: t, id: int(t.readerIDs.Add(1)), file: f, lo: lo, hi: hi, nextOff: -1, window: minWindow, sent: [2]int{-1, -1}}
 	if t.opts.Prefetch != PrefetchNone && f.Length > 0 && isMedia(f) {
 		hl, he := t.layout.PieceRange(f.Offset, min(f.Length, mediaHint))
 		tl, te := t.layout.PieceRange(f.Offset+max(0, f.Length-mediaHint), min(f.Length, mediaHint))
@@ -93,6 +95,7 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	l := r.t.layout
 	r.track(off, len(p))
 	n := 0
+	var w *waiter // made at the first wait, reused for the read's later pieces
 	for n < len(p) {
 		pos := off + int64(n)
 		if pos >= l.Length {
@@ -112,7 +115,10 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 			if tries == maxRereads {
 				return n, fmt.Errorf("piece %d: held but not readable after %d tries", piece, tries)
 			}
-			b, err := r.t.waitPiece(ctx, piece)
+			if w == nil {
+				w = &waiter{r: r, off: off, size: len(p), since: time.Now()}
+			}
+			b, err := r.t.waitPiece(ctx, piece, w)
 			if err != nil {
 				return n, err
 			}
@@ -202,50 +208,63 @@ func (r *Reader) Close() error {
 // but storage does not return (evicted between the two, each time).
 const maxRereads = 8
 
+// waiter is a ReadAt blocked on a piece: the channel the loop answers on,
+// and what BlockedReads tells of the read.
+type waiter struct {
+	ch    chan *cache.Buf
+	r     *Reader
+	off   int64     // the read's torrent offset
+	size  int       // bytes it asked for
+	since time.Time // when the read first had to wait
+}
+
 // waitPiece blocks until piece is verified and returns its bytes with a
 // reference the caller must drop, or nil when storage holds the piece (the
-// caller reads it there: the loop does no storage I/O).
-func (t *Torrent) waitPiece(ctx context.Context, piece int) (*cache.Buf, error) {
-	ch := make(chan *cache.Buf, 1)
-	if !t.do(func() { t.handleWait(piece, ch) }) {
+// caller reads it there: the loop does no storage I/O). w describes the
+// read (one per ReadAt, reused for each piece it waits for); its channel
+// is made anew for each wait.
+func (t *Torrent) waitPiece(ctx context.Context, piece int, w *waiter) (*cache.Buf, error) {
+	w.ch = make(chan *cache.Buf, 1)
+	if !t.do(func() { t.handleWait(piece, w) }) {
 		return nil, ErrClosed
 	}
 	select {
-	case b := <-ch:
+	case b := <-w.ch:
 		return b, nil
 	case <-ctx.Done():
-		t.do(func() { t.handleUnwait(piece, ch) })
+		t.do(func() { t.handleUnwait(piece, w) })
 		return nil, ctx.Err()
 	case <-t.ctx.Done():
 		return nil, ErrClosed
 	}
 }
 
-func (t *Torrent) handleWait(piece int, ch chan *cache.Buf) {
+func (t *Torrent) handleWait(piece int, w *waiter) {
 	switch t.pieces.get(piece) {
 	case stStoring:
-		ch <- t.pieces.data[piece].Ref()
+		w.ch <- t.pieces.data[piece].Ref()
 		return
 	case stHeld:
 		if t.storage.Has(piece) {
-			ch <- nil
+			w.ch <- nil
 			return
 		}
 		// Gone before the cache's message came.
 		t.setState(piece, stMissing)
 		t.connectMore()
 	}
-	t.waiters[piece] = append(t.waiters[piece], ch)
+	t.waiters[piece] = append(t.waiters[piece], w)
 	t.prioDirty = true
 	t.fillAll()
 }
 
-func (t *Torrent) handleUnwait(piece int, ch chan *cache.Buf) {
-	// Only the loop sends on ch: a buffer sent before this ran and not
+// handleUnwait forgets a waiter whose read gave up.
+func (t *Torrent) handleUnwait(piece int, w *waiter) {
+	// Only the loop sends on w.ch: a buffer sent before this ran and not
 	// taken by the reader, who gave up, is released here.
 	defer func() {
 		select {
-		case b := <-ch:
+		case b := <-w.ch:
 			if b != nil {
 				b.Unref()
 			}
@@ -253,8 +272,8 @@ func (t *Torrent) handleUnwait(piece int, ch chan *cache.Buf) {
 		}
 	}()
 	ws := t.waiters[piece]
-	for i, w := range ws {
-		if w == ch {
+	for i, x := range ws {
+		if x == w {
 			ws = append(ws[:i], ws[i+1:]...)
 			break
 		}

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/btfs/btfs/cache"
 	"github.com/btfs/btfs/swarm/announce"
 	"github.com/btfs/btfs/swarm/choker"
 	"github.com/btfs/btfs/swarm/hasher"
@@ -86,8 +85,8 @@ type Torrent struct {
 	bannedIDs  map[[20]byte]bool
 	known      map[netip.AddrPort]*knownPeer
 	dialing    int
-	waiters    map[int][]chan *cache.Buf
-	windows    map[int][2]int // reader id -> readahead pieces [start, end)
+	waiters    map[int][]*waiter // piece -> reads blocked on it
+	windows    map[int][2]int    // reader id -> readahead pieces [start, end)
 	pk         *picker.Picker
 	basePrio   picker.Priority // of pieces no reader asked for
 	prioDirty  bool
@@ -132,7 +131,7 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 		peerIDs:   map[[20]byte]*peer{},
 		bannedIDs: map[[20]byte]bool{},
 		known:     map[netip.AddrPort]*knownPeer{},
-		waiters:   map[int][]chan *cache.Buf{},
+		waiters:   map[int][]*waiter{},
 		hints:     map[int][][2]int{},
 		windows:   map[int][2]int{},
 	}

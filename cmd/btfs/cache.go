@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/btfs/btfs/cache/disk"
@@ -17,31 +18,20 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	dir := fs.String("cache-dir", defaultCacheDir(), "disk cache `DIR`")
 	all := fs.Bool("all", false, "with clear: remove every torrent's cached data")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage:
+	const synopsis = "btfs cache [--cache-dir DIR] [list | clear INFOHASH | clear --all]"
+	pos, err := parseArgs(fs, args, synopsis, `Usage:
   btfs cache [list]                 show what the disk cache holds per torrent
   btfs cache clear INFOHASH         drop one torrent's cached pieces
   btfs cache clear --all            drop everything (torrents mounted now are kept)
 
 Example: btfs cache clear --all --cache-dir /var/cache/btfs
-
-Flags:
 `)
-		fs.PrintDefaults()
+	if err != nil {
+		return err
 	}
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				return err
-			}
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	bad := &usageError{cmd: "cache", msg: fmt.Sprintf("unexpected arguments %q", strings.Join(pos, " ")), synopsis: synopsis}
+	if len(pos) > 0 && !(len(pos) == 1 && pos[0] == "list") && !(pos[0] == "clear" && (len(pos) == 2 || len(pos) == 1 && *all)) {
+		return bad
 	}
 	// Only list and clear need the lock, and a running mount holds it.
 	c, err := disk.Open(ctx, disk.Options{Dir: *dir, MaxBytes: 1 << 62})
@@ -68,6 +58,5 @@ Flags:
 		}
 		return c.Remove([20]byte(b))
 	}
-	fs.Usage()
-	return errUsage
+	return bad
 }

@@ -54,32 +54,34 @@ const defaultDHTBootstrap = "router.bittorrent.com:6881,dht.transmissionbt.com:6
 
 func (n *netFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&n.port, "port", 6881, "TCP port for incoming peers (the next free one if taken; 0 = any)")
-	fs.StringVar(&n.bind, "bind", "", "address to listen on (default: all)")
+	fs.StringVar(&n.bind, "bind", "", "`ADDR` to listen on (default: all)")
 	fs.IntVar(&n.maxPeers, "max-peers", 50, "most peer connections per torrent")
 	fs.Var(&n.peers, "peer", "also connect to this peer `HOST:PORT` (repeatable)")
-	fs.StringVar(&n.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	fs.StringVar(&n.logLevel, "log-level", "warn", "log `LEVEL`: debug, info, warn, error")
 	fs.Int64Var(&n.maxUp, "max-upload-rate", 0, "upload limit in `kB/s` (1000 bytes/s; 0 = unlimited)")
 	fs.Int64Var(&n.maxDown, "max-download-rate", 0, "download limit in `kB/s` (0 = unlimited)")
 	fs.StringVar(&n.cpuProf, "cpuprofile", "", "write a CPU profile of the whole run to `FILE` (for benchmarks)")
 	fs.DurationVar(&n.announce, "max-announce-interval", 0, "re-announce at least this often (0 = as the tracker says)")
 	n.registerDHT(fs)
 	fs.DurationVar(&n.metadataTimeout, "metadata-timeout", 3*time.Minute, "magnet links: give up when no peer has sent the torrent's metadata within this `DURATION`")
+	hide(fs, "cpuprofile") // for the benchmarks
 }
 
 func (n *netFlags) registerDHT(fs *flag.FlagSet) {
 	fs.StringVar(&n.dhtBootstrap, "dht-bootstrap", defaultDHTBootstrap, "DHT nodes to join through, `HOST:PORT[,...]`")
 	fs.BoolVar(&n.noDHT, "no-dht", false, "run no DHT node (peers only from trackers, --peer and peer exchange)")
-	fs.Var(&n.encryption, "encryption", "peer connection encryption (MSE/PE): `prefer` (try encrypted, fall back to plaintext; accept both), require, or off")
+	fs.Var(&n.encryption, "encryption", "peer connection encryption (MSE/PE), `MODE`: prefer (try encrypted, fall back to plaintext; accept both), require, or off")
 	fs.BoolVar(&n.utp, "utp", true, "also reach and accept peers over uTP (UDP, the port number of TCP); --utp=false or --no-utp turns it off")
-	fs.BoolFunc("no-utp", "reach and accept peers over TCP only", func(string) error { n.utp = false; return nil })
+	fs.BoolFunc("no-utp", "reach and accept peers over TCP only (no uTP)", func(string) error { n.utp = false; return nil })
+	hide(fs, "utp") // --no-utp says it
 }
 
 // registerMagnet registers the flags `info` needs to fetch a magnet's
 // metadata: where to find peers, and for how long.
 func (n *netFlags) registerMagnet(fs *flag.FlagSet) {
-	fs.StringVar(&n.bind, "bind", "", "address to listen on (default: all)")
+	fs.StringVar(&n.bind, "bind", "", "`ADDR` to listen on (default: all)")
 	fs.Var(&n.peers, "peer", "also connect to this peer `HOST:PORT` (repeatable)")
-	fs.StringVar(&n.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	fs.StringVar(&n.logLevel, "log-level", "warn", "log `LEVEL`: debug, info, warn, error")
 	n.registerDHT(fs)
 	fs.DurationVar(&n.metadataTimeout, "metadata-timeout", time.Minute, "give up when no peer has sent the torrent's metadata within this `DURATION`")
 	n.maxPeers = 50

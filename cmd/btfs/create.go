@@ -39,7 +39,7 @@ func cmdCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Var(&trackers, "tracker", "announce `URL` (repeat for more tiers; commas join URLs in one tier)")
 	out := fs.String("o", "", "write the torrent to `FILE` (default: NAME.torrent in the current directory)")
 	pieceKiB := fs.Int64("piece-length", 0, "piece size in `KiB`, a power of two (0 = automatic)")
-	comment := fs.String("comment", "", "comment stored in the torrent")
+	comment := fs.String("comment", "", "`TEXT` stored in the torrent as its comment")
 	private := fs.Bool("private", false, "mark the torrent private (no DHT/PEX)")
 	pos, err := parse(fs, args, "PATH")
 	if err != nil {

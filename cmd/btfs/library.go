@@ -38,6 +38,7 @@ type libraryConfig struct {
 	prefetch            swarm.Prefetch
 	browseOnly          bool
 	allowOther          bool
+	readTimeout         time.Duration
 	log                 *slog.Logger
 	notify              *notifier
 }
@@ -120,7 +121,7 @@ func mountLibrary(ctx context.Context, cfg libraryConfig, stdout io.Writer) erro
 			defer dc.Close()
 		}
 	}
-	fsys, lib := btfs.NewLibrary(btfs.Options{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), Logger: log})
+	fsys, lib := btfs.NewLibrary(btfs.Options{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), Logger: log, ReadTimeout: cfg.readTimeout})
 	l.lib = lib
 	if srv != nil {
 		f := func() mountStatus { return l.status(dir, src) }
@@ -355,7 +356,19 @@ func (l *library) status(dir, src string) mountStatus {
 	l.mu.Unlock()
 	sort.Slice(lts, func(i, j int) bool { return lts[i].name < lts[j].name })
 	ms.Library = []libraryStatus{}
+	ms.BlockedReads = []blockedRead{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
 	for _, lt := range lts {
+		for _, b := range blockedReads(ctx, lt.t) {
+			// As seen below the mount: a single-file torrent is the file.
+			if lt.mi.Info.MultiFile {
+				b.Path = filepath.Join(lt.name, b.Path)
+			} else {
+				b.Path = lt.name
+			}
+			ms.BlockedReads = append(ms.BlockedReads, b)
+		}
 		s := lt.t.Stats()
 		ms.Library = append(ms.Library, libraryStatus{
 			Name: lt.name, File: lt.path, InfoHash: lt.mi.HexHash(), Size: lt.mi.Info.Length,

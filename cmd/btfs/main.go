@@ -36,7 +36,12 @@ Usage:
   btfs version                                print the version
 
 TORRENT is a .torrent file, its http(s):// URL, a magnet link (in quotes), or a
-file holding a magnet link. Run "btfs COMMAND -h" for a command's flags.
+file holding a magnet link. Run "btfs COMMAND --help" for a command's flags.
+`
+
+// shortUsage is what a command line btfs cannot make sense of gets.
+const shortUsage = `usage: btfs COMMAND [flags] [ARGS]
+Try 'btfs --help' for more.
 `
 
 // errUsage marks errors whose message is the usage text of a command.
@@ -49,7 +54,7 @@ func main() {
 // run executes one command line and returns the process exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, shortUsage)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -80,14 +85,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "btfs: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "btfs: unknown command %q\n%s", args[0], shortUsage)
 		return 2
 	}
+	var help *helpRequest
+	var bad *usageError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &help):
+		fmt.Fprint(stdout, help.text)
+		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &bad):
+		bad.print(stderr)
+		return 2
 	case errors.Is(err, errUsage):
 		return 2
 	default:
@@ -103,7 +116,20 @@ func parse(fs *flag.FlagSet, args []string, positional ...string) ([]string, err
 	return parseRange(fs, args, len(positional), len(positional), positional...)
 }
 
-// examples holds one example command line per command, for -h.
+// about says in one line what each command does, for --help.
+var about = map[string]string{
+	"mount":   "Mount a torrent, a magnet link or a directory of torrents read-only; returns once the mount is live.",
+	"unmount": "Unmount a btfs mount and wait for its process to exit.",
+	"status":  "Show progress, rates, peers and trackers of btfs mounts.",
+	"info":    "Show a torrent's metadata, files and magnet link.",
+	"seed":    "Verify a local copy of a torrent's content (DATA-DIR/NAME) and seed it.",
+	"get":     "Download a whole torrent into DEST-DIR (no mount; resumes).",
+	"create":  "Make a .torrent from a file or directory.",
+	"tracker": "Run a small in-memory HTTP tracker (for local swarms).",
+	"version": "Print the version.",
+}
+
+// examples holds one example command line per command, for --help.
 var examples = map[string]string{
 	"mount":   "btfs mount --max-download-rate 5000 movie.torrent /mnt/movie",
 	"unmount": "btfs unmount /mnt/movie",
@@ -119,33 +145,29 @@ var examples = map[string]string{
 // parseRange is parse for commands taking between lo and hi positional
 // arguments.
 func parseRange(fs *flag.FlagSet, args []string, lo, hi int, positional ...string) ([]string, error) {
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: btfs %s [flags] %s\n", fs.Name(), strings.Join(positional, " "))
-		if ex := examples[fs.Name()]; ex != "" {
-			fmt.Fprintf(fs.Output(), "Example: %s\n", ex)
-		}
-		fmt.Fprintf(fs.Output(), "\nFlags:\n")
-		fs.PrintDefaults()
+	synopsis := "btfs " + fs.Name()
+	if flagHelp(fs) != "" {
+		synopsis += " [flags]"
 	}
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, errUsage
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+	if len(positional) > 0 {
+		synopsis += " " + strings.Join(positional, " ")
 	}
-	if len(pos) < lo || len(pos) > hi {
-		fmt.Fprintf(fs.Output(), "btfs %s: want %d arguments (%s), got %d\n", fs.Name(), hi, strings.Join(positional, " "), len(pos))
-		fs.Usage()
-		return nil, errUsage
+	help := "Usage: " + synopsis + "\n"
+	if a := about[fs.Name()]; a != "" {
+		help += wrap(a, 0, 80) + "\n"
+	}
+	if ex := examples[fs.Name()]; ex != "" {
+		help += "Example: " + ex + "\n"
+	}
+	pos, err := parseArgs(fs, args, synopsis, help)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(pos) < lo:
+		return nil, &usageError{cmd: fs.Name(), msg: "missing " + strings.Join(positional[len(pos):lo], " "), synopsis: synopsis}
+	case len(pos) > hi:
+		return nil, &usageError{cmd: fs.Name(), msg: fmt.Sprintf("too many arguments (%q and after)", pos[hi]), synopsis: synopsis}
 	}
 	return pos, nil
 }

@@ -33,7 +33,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	fs.Var(&cacheSize, "cache-size", "disk cache budget across all torrents, `SIZE` (MiB, or K/M/G/T); 0 disables the disk cache")
 	cacheDir := fs.String("cache-dir", defaultCacheDir(), "disk cache `DIR`")
 	readahead := fs.Int64("readahead", 32, "most bytes fetched ahead of each open file, in `MiB` (the window grows to it on sequential reads)")
-	prefetch := fs.String("prefetch", "window", "what to fetch besides reads: none, window (readahead + media head/tail) or all (the whole torrent when idle)")
+	prefetch := fs.String("prefetch", "window", "what to fetch besides reads, `MODE`: none, window (readahead + media head/tail) or all (the whole torrent when idle)")
 	allowOther := fs.Bool("allow-other", false, "let other users read the mount (needs user_allow_other in /etc/fuse.conf)")
 	var foreground bool
 	fs.BoolVar(&foreground, "f", false, "stay in the foreground (default: return once the mount is live and keep serving in the background)")
@@ -42,17 +42,23 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	logFile := fs.String("log-file", "", "background mode: append the mount's log to `FILE` (default: CACHE-DIR/logs/ID.log)")
 	fs.StringVar(cacheDir, "data-directory", *cacheDir, "same as --cache-dir (C++ btfs compatibility)")
 	fs.Bool("keep", true, "C++ btfs compatibility: downloaded data is always kept in the disk cache (see --cache-dir), so this changes nothing")
+	allowNonEmpty := fs.Bool("allow-non-empty", false, "mount over a directory that is not empty (its contents are hidden while mounted)")
 	browseOnly := fs.Bool("browse-only", false, "show the files but never download: reads fail with EIO")
+	readTimeout := fs.Duration("read-timeout", 0, "fail a read with EIO once it has waited `D` for data, e.g. 30s (0: wait as long as it takes, as a hard NFS mount does)")
 	minPort := fs.Int("min-port", 0, "with --max-port: listen on the first free port in [min-port, max-port]")
 	maxPort := fs.Int("max-port", 0, "see --min-port")
 	var fuseOpts mountOpts
-	fs.Var(&fuseOpts, "o", "comma-separated mount `OPTIONS`: allow_other; ro and default_permissions are accepted and ignored")
-	pos, err := parse(fs, args, "TORRENT", "MOUNTPOINT")
+	fs.Var(&fuseOpts, "o", "comma-separated mount `OPTIONS`: allow_other, nonempty (= --allow-non-empty); ro and default_permissions are accepted and ignored")
+	hide(fs, "keep", "data-directory") // C++ btfs compatibility
+	pos, err := parse(fs, args, "TORRENT|MAGNET|DIR", "MOUNTPOINT")
 	if err != nil {
 		return err
 	}
 	if fuseOpts.allowOther {
 		*allowOther = true
+	}
+	if fuseOpts.nonEmpty {
+		*allowNonEmpty = true
 	}
 	if !foreground && os.Getenv(daemonEnv) == "" {
 		return daemonize(args, pos[1], *cacheDir, *logFile, stdout, stderr)
@@ -60,6 +66,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	notify := readyNotifier()
 	defer func() {
 		if err != nil {
+			err = mountHint(err, *allowOther)
 			notify.fail(err)
 		}
 	}()
@@ -71,7 +78,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		nf.port = p
 	}
 	logOut := stderr
-	if p := os.Getenv(logFileEnv); p != "" && os.Getenv(daemonEnv) != "" {
+	if p := os.Getenv(logFileEnv); p != "" { // set by daemonize only (readyNotifier has unset daemonEnv)
 		if rl, err := newRotatingLog(p, maxLogSize); err == nil {
 			logOut = rl // a background mount's log stays bounded
 		}
@@ -83,6 +90,9 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if memCache.n <= 0 {
 		return fmt.Errorf("--memory-cache must be positive")
 	}
+	if *readTimeout < 0 {
+		return fmt.Errorf("--read-timeout must not be negative")
+	}
 	pf, err := swarm.ParsePrefetch(*prefetch)
 	if err != nil {
 		return err
@@ -90,11 +100,17 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if *browseOnly {
 		pf = swarm.PrefetchNone
 	}
+	if !*allowNonEmpty {
+		if err := checkEmpty(pos[1]); err != nil {
+			return err
+		}
+	}
 	if st, err := os.Stat(pos[0]); err == nil && st.IsDir() {
 		// A library: every .torrent and .magnet file in the directory.
 		return mountLibrary(ctx, libraryConfig{
 			src: pos[0], dir: pos[1], nf: &nf, memCache: memCache.n, cacheSize: cacheSize.n, cacheDir: *cacheDir,
 			readahead: *readahead, prefetch: pf, browseOnly: *browseOnly, allowOther: *allowOther, log: log, notify: notify,
+			readTimeout: *readTimeout,
 		}, stdout)
 	}
 	src, err := openSource(ctx, pos[0])
@@ -208,7 +224,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 	}
 	fsys := btfs.New(&mi.Info, fsTorrent{t, *browseOnly, m}, btfs.Options{
-		Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), MTime: mtime, Logger: log,
+		Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), MTime: mtime, Logger: log, ReadTimeout: *readTimeout,
 	})
 
 	// The engine stops first, so reads blocked on the swarm fail at once
@@ -239,7 +255,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	cancel()
 	<-closed
 	if err != nil {
-		return fmt.Errorf("mount %s: %w", dir, err)
+		return err // "mount DIR: ..." already
 	}
 	s := t.Stats()
 	fmt.Fprintf(stdout, "unmounted %s: downloaded %d bytes, uploaded %d bytes\n", dir, s.Downloaded, s.Uploaded)
@@ -273,6 +289,7 @@ func (noReader) Close() error                                       { return nil
 type mountOpts struct {
 	raw        []string
 	allowOther bool
+	nonEmpty   bool
 }
 
 func (m *mountOpts) String() string { return strings.Join(m.raw, ",") }
@@ -283,9 +300,11 @@ func (m *mountOpts) Set(v string) error {
 		case "":
 		case "allow_other":
 			m.allowOther = true
+		case "nonempty":
+			m.nonEmpty = true
 		case "ro", "default_permissions":
 		default:
-			return fmt.Errorf("unknown mount option %q (known: allow_other, ro, default_permissions)", o)
+			return fmt.Errorf("unknown mount option %q (known: allow_other, nonempty, ro, default_permissions)", o)
 		}
 		m.raw = append(m.raw, o)
 	}

@@ -19,6 +19,14 @@ func (s *sizeFlag) String() string {
 	if s == nil || s.unit == 0 {
 		return "0"
 	}
+	for _, u := range []struct {
+		n      int64
+		suffix string
+	}{{1 << 40, "T"}, {1 << 30, "G"}} {
+		if s.n >= u.n && s.n%u.n == 0 && u.n > s.unit {
+			return strconv.FormatInt(s.n/u.n, 10) + u.suffix
+		}
+	}
 	return strconv.FormatInt(s.n/s.unit, 10)
 }
 

@@ -53,8 +53,10 @@ type mountStatus struct {
 	DiskCache      int64           `json:"disk_cache_bytes"` // this torrent's pieces on disk (whole pieces)
 	Files          []fileStatus    `json:"files"`
 	Trackers       []trackerStatus `json:"trackers"`
-	PeerList       []peerStatus    `json:"peer_list"`         // connected peers first, then addresses tried
-	Library        []libraryStatus `json:"library,omitempty"` // a library mount's torrents (phase "library")
+	PeerList       []peerStatus    `json:"peer_list"`          // connected peers first, then addresses tried
+	BlockedReads   []blockedRead   `json:"blocked_reads"`      // reads waiting for pieces, longest first
+	Library        []libraryStatus `json:"library,omitempty"`  // a library mount's torrents (phase "library")
+	LogFile        string          `json:"log_file,omitempty"` // a background mount's log
 }
 
 // libraryStatus is one torrent of a library mount.
@@ -107,13 +109,21 @@ type fileStatus struct {
 }
 
 type trackerStatus struct {
-	URL          string    `json:"url"`
-	Tier         int       `json:"tier"`
-	Active       bool      `json:"active"`
-	LastAnnounce time.Time `json:"last_announce"`
-	LastError    string    `json:"last_error,omitempty"`
-	Peers        int       `json:"peers"`
-	NextAnnounce time.Time `json:"next_announce"`
+	URL          string     `json:"url"`
+	Tier         int        `json:"tier"` // 1-based, as `btfs info` and the text status print it
+	Active       bool       `json:"active"`
+	LastAnnounce *time.Time `json:"last_announce,omitempty"` // absent: never reached
+	LastError    string     `json:"last_error,omitempty"`
+	Peers        int        `json:"peers"`
+	NextAnnounce *time.Time `json:"next_announce,omitempty"` // absent: not scheduled
+}
+
+// timeOrNil is nil for the zero time, which JSON would show as year 1.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // socketPath is where the mount of absDir answers status queries.
@@ -129,11 +139,12 @@ func socketPath(absDir string) string {
 
 // statusServer answers status queries for one mount.
 type statusServer struct {
-	ln   net.Listener
-	path string
-	dir  string
-	stop chan struct{}
-	once sync.Once
+	ln      net.Listener
+	path    string
+	dir     string
+	logFile string // a background mount's log, for `btfs status`
+	stop    chan struct{}
+	once    sync.Once
 
 	mu      sync.Mutex
 	samples []rateSample
@@ -163,11 +174,20 @@ func listenStatus(absDir string) (*statusServer, error) {
 		return nil, fmt.Errorf("mountpoint %s: %w: another btfs process serves it", absDir, errBusy)
 	}
 	_ = os.Remove(path)
+	removeStaleSockets(filepath.Dir(path))
 	ln, err := net.Listen("unix", path)
+	if errors.Is(err, syscall.ENOENT) {
+		// Another mount's exit removed the directory, empty, just now.
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("status socket directory: %w", err)
+		}
+		ln, err = net.Listen("unix", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
-	return &statusServer{ln: ln, path: path, dir: absDir, stop: make(chan struct{})}, nil
+	// daemonize names the log of a background mount.
+	return &statusServer{ln: ln, path: path, dir: absDir, logFile: os.Getenv(logFileEnv), stop: make(chan struct{})}, nil
 }
 
 // accept answers each connection with one JSON document: whatever the
@@ -181,7 +201,9 @@ func (s *statusServer) accept() {
 					return
 				}
 				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				b, _ := json.Marshal((*s.answer.Load())())
+				st := (*s.answer.Load())()
+				st.LogFile = s.logFile
+				b, _ := json.Marshal(st)
 				_, _ = c.Write(append(b, '\n'))
 				c.Close()
 			}
@@ -252,15 +274,35 @@ func (s *statusServer) rates() (down, up float64) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.samples) < 2 {
+	return ratesOf(s.samples)
+}
+
+// ratesOf is the average rate over samples taken once a second (the
+// sampler adds one every second whether or not anything moved, so the
+// window slides on an idle torrent too). A direction in which nothing
+// moved over the last two samples is 0 at once: the window's average would
+// otherwise linger for its length after a transfer ends.
+func ratesOf(samples []rateSample) (down, up float64) {
+	n := len(samples)
+	if n < 2 {
 		return 0, 0
 	}
-	a, b := s.samples[0], s.samples[len(s.samples)-1]
+	a, b := samples[0], samples[n-1]
 	d := b.at.Sub(a.at).Seconds()
 	if d <= 0 {
 		return 0, 0
 	}
-	return float64(b.down-a.down) / d, float64(b.up-a.up) / d
+	down, up = float64(b.down-a.down)/d, float64(b.up-a.up)/d
+	if n >= 3 {
+		c := samples[n-3]
+		if c.down == b.down {
+			down = 0
+		}
+		if c.up == b.up {
+			up = 0
+		}
+	}
+	return down, up
 }
 
 func (s *statusServer) status(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *cache.Pieces) mountStatus {
@@ -299,6 +341,7 @@ func (s *statusServer) status(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *c
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	ms.BlockedReads = blockedReads(ctx, t)
 	ms.PeerList = []peerStatus{}
 	for _, p := range t.Peers(ctx) {
 		ps := peerStatus{Addr: p.Addr.String(), Connected: p.Connected, Incoming: p.Incoming, Way: p.Way, DownRate: p.DownRate, UpRate: p.UpRate, Fails: p.Fails, Banned: p.Banned}
@@ -312,20 +355,38 @@ func (s *statusServer) status(t *swarm.Torrent, mi *metainfo.MetaInfo, pieces *c
 	}
 	for _, tr := range t.TrackerStatus() {
 		ms.Trackers = append(ms.Trackers, trackerStatus{
-			URL: tr.URL, Tier: tr.Tier, Active: tr.Active, LastAnnounce: tr.LastAnnounce,
-			LastError: tr.LastErr, Peers: tr.Peers, NextAnnounce: tr.NextAnnounce,
+			URL: tr.URL, Tier: tr.Tier + 1, Active: tr.Active, LastAnnounce: timeOrNil(tr.LastAnnounce),
+			LastError: tr.LastErr, Peers: tr.Peers, NextAnnounce: timeOrNil(tr.NextAnnounce),
 		})
 	}
 	return ms
 }
 
-// Close stops serving and removes the socket.
+// Close stops serving and removes the socket, and its directory if no
+// other mount's socket is left in it.
 func (s *statusServer) Close() {
 	s.once.Do(func() {
 		close(s.stop)
 		s.ln.Close()
 		_ = os.Remove(s.path)
+		_ = os.Remove(filepath.Dir(s.path)) // fails while not empty
 	})
+}
+
+// removeStaleSockets removes the sockets in dir that nobody listens on any
+// more: those of btfs processes that were killed.
+func removeStaleSockets(dir string) {
+	socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+	for _, sock := range socks {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err == nil {
+			c.Close()
+			continue
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			_ = os.Remove(sock)
+		}
+	}
 }
 
 // queryStatus asks the mount of absDir for its status.
@@ -484,6 +545,9 @@ func printStatus(w io.Writer, ms *mountStatus) {
 	}
 	fmt.Fprintf(w, "%s: %s (pid %d)\n", ms.Mountpoint, ms.Name, ms.PID)
 	fmt.Fprintf(w, "  info-hash  %s\n", ms.InfoHash)
+	if ms.LogFile != "" {
+		fmt.Fprintf(w, "  log        %s\n", ms.LogFile)
+	}
 	if m := ms.Metadata; ms.Phase == "metadata" && m != nil {
 		size := "size not known yet"
 		if m.Size > 0 {
@@ -495,8 +559,8 @@ func printStatus(w io.Writer, ms *mountStatus) {
 	}
 	fmt.Fprintf(w, "  progress   %d/%d pieces (%.1f%%) of %s, ETA %s\n", ms.PiecesVerified, ms.Pieces, ms.Percent, humanBytes(ms.Size), eta)
 	fmt.Fprintf(w, "  cache      %s in memory, %s on disk\n", humanBytes(ms.MemoryCache), humanBytes(ms.DiskCache))
-	fmt.Fprintf(w, "  transfer   down %s (%s/s), up %s (%s/s), %d peers\n",
-		humanBytes(ms.Downloaded), humanBytes(int64(ms.DownloadRate)), humanBytes(ms.Uploaded), humanBytes(int64(ms.UploadRate)), ms.Peers)
+	fmt.Fprintf(w, "  transfer   down %s (%s/s), up %s (%s/s), %s\n",
+		humanBytes(ms.Downloaded), humanBytes(int64(ms.DownloadRate)), humanBytes(ms.Uploaded), humanBytes(int64(ms.UploadRate)), peersN(ms.Peers))
 	fmt.Fprintf(w, "  waste      %s received and thrown away (%s duplicates, %s late, %s in failed pieces, %s of abandoned pieces), %d duplicate requests\n",
 		humanBytes(ms.Wasted), humanBytes(ms.WastedDup), humanBytes(ms.WastedLate), humanBytes(ms.WastedFailed), humanBytes(ms.WastedDiscard), ms.DupRequests)
 	for _, e := range ms.Library {
@@ -513,15 +577,24 @@ func printStatus(w io.Writer, ms *mountStatus) {
 		}
 		fmt.Fprintf(w, "  file       %s  %s  %.1f%%\n", f.Path, humanBytes(f.Size), pct)
 	}
+	printBlocked(w, ms.BlockedReads)
 	for _, tr := range ms.Trackers {
-		state := "ok"
-		if tr.LastError != "" {
-			state = tr.LastError
-		} else if tr.LastAnnounce.IsZero() {
-			state = "not announced yet"
-		}
-		fmt.Fprintf(w, "  tracker    tier %d %s: %s, %d peers\n", tr.Tier+1, tr.URL, state, tr.Peers)
+		fmt.Fprintf(w, "  tracker    %s\n", trackerLine(tr, time.Now()))
 	}
+}
+
+// trackerLine is one tracker in the text status: "tier 1 URL: ok, 3 peers,
+// last announce 12s ago", or "... last announce never" if it was never
+// reached.
+func trackerLine(tr trackerStatus, now time.Time) string {
+	state, last := "not announced yet", "never"
+	if tr.LastAnnounce != nil {
+		state, last = "ok", now.Sub(*tr.LastAnnounce).Round(time.Second).String()+" ago"
+	}
+	if tr.LastError != "" {
+		state = strings.TrimPrefix(tr.LastError, "tracker "+tr.URL+": ") // the line names it
+	}
+	return fmt.Sprintf("tier %d %s: %s, %s, last announce %s", tr.Tier, tr.URL, state, peersN(tr.Peers), last)
 }
 
 func cmdUnmount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -616,8 +689,8 @@ func progressLine(t *swarm.Torrent, done <-chan struct{}, w io.Writer, rates fun
 		if s.Pieces > 0 {
 			pct = 100 * float64(s.PiecesVerified) / float64(s.Pieces)
 		}
-		fmt.Fprintf(w, "\r\033[K%d peers, down %s/s, up %s/s, %.1f%% verified, ETA %s",
-			s.Peers, humanBytes(int64(down)), humanBytes(int64(up)), pct, eta)
+		fmt.Fprintf(w, "\r\033[K%s, down %s/s, up %s/s, %.1f%% verified, ETA %s",
+			peersN(s.Peers), humanBytes(int64(down)), humanBytes(int64(up)), pct, eta)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 func cmdTracker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tracker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:0", "address to serve on")
+	listen := fs.String("listen", "127.0.0.1:0", "`ADDR` to serve on")
 	interval := fs.Duration("interval", 30*time.Second, "announce interval handed to peers")
 	if _, err := parse(fs, args); err != nil {
 		return err

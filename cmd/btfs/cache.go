@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,21 +34,28 @@ Example: btfs cache clear --all --cache-dir /var/cache/btfs
 	if len(pos) > 0 && !(len(pos) == 1 && pos[0] == "list") && !(pos[0] == "clear" && (len(pos) == 2 || len(pos) == 1 && *all)) {
 		return bad
 	}
-	// Only list and clear need the lock, and a running mount holds it.
+	list := len(pos) == 0 || len(pos) == 1 && pos[0] == "list"
+	// A running mount holds the cache's lock: then list what it last
+	// committed, read without the lock; clearing must wait for it.
 	c, err := disk.Open(ctx, disk.Options{Dir: *dir, MaxBytes: 1 << 62})
-	if err != nil {
+	switch {
+	case errors.Is(err, disk.ErrLocked) && list:
+		es, err := disk.Inspect(*dir)
+		if err != nil {
+			return fmt.Errorf("read cache %s: %w", *dir, err)
+		}
+		printCacheList(stdout, es, *dir)
+		fmt.Fprintln(stdout, "(a running btfs mount uses this cache: this is what it last saved)")
+		return nil
+	case errors.Is(err, disk.ErrLocked):
+		return fmt.Errorf("cache %s is in use by a running btfs mount: unmount it first (btfs status lists mounts), or name another --cache-dir", *dir)
+	case err != nil:
 		return fmt.Errorf("open cache %s: %w", *dir, err)
 	}
 	defer c.Close()
 	switch {
-	case len(pos) == 0 || len(pos) == 1 && pos[0] == "list":
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tINFO-HASH\tSIZE\tPIECES")
-		for _, e := range c.List() {
-			fmt.Fprintf(tw, "%s\t%x\t%s\t%d/%d\n", e.Name, e.InfoHash, humanBytes(e.Bytes), e.Pieces, e.NumPieces)
-		}
-		tw.Flush()
-		fmt.Fprintf(stdout, "total %s in %s\n", humanBytes(c.Usage()), *dir)
+	case list:
+		printCacheList(stdout, c.List(), *dir)
 		return nil
 	case pos[0] == "clear" && len(pos) == 1 && *all:
 		return c.RemoveAll()
@@ -59,4 +67,17 @@ Example: btfs cache clear --all --cache-dir /var/cache/btfs
 		return c.Remove([20]byte(b))
 	}
 	return bad
+}
+
+// printCacheList prints one line per torrent of the cache and the total.
+func printCacheList(w io.Writer, es []disk.Entry, dir string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tINFO-HASH\tSIZE\tPIECES")
+	var total int64
+	for _, e := range es {
+		fmt.Fprintf(tw, "%s\t%x\t%s\t%d/%d\n", e.Name, e.InfoHash, humanBytes(e.Bytes), e.Pieces, e.NumPieces)
+		total += e.Bytes
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "total %s in %s\n", humanBytes(total), dir)
 }

@@ -1,19 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"crypto/sha1"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 )
 
 // daemonEnv marks the background child of `btfs mount`; its value is the
@@ -27,83 +22,6 @@ const maxLogSize = 10 << 20
 func mountID(absDir string, n int) string {
 	h := sha1.Sum([]byte(absDir))
 	return hex.EncodeToString(h[:])[:n]
-}
-
-// daemonize re-executes btfs in the foreground with stdout and stderr going
-// to a log file, waits until the child reports the mount live or failed,
-// and returns.
-func daemonize(args []string, dir, cacheDir, logFile string, stdout, stderr io.Writer) error {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return fmt.Errorf("mountpoint: %w", err)
-	}
-	if logFile == "" {
-		logFile = filepath.Join(cacheDir, "logs", mountID(abs, 12)+".log")
-	}
-	logf, err := openLog(logFile)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own executable: %w", err)
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("readiness pipe: %w", err)
-	}
-	defer pr.Close()
-	cmd := exec.Command(exe, append([]string{"mount", "-f"}, args...)...)
-	cmd.Env = append(os.Environ(), daemonEnv+"=3", logFileEnv+"="+logFile)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{pw}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		pw.Close()
-		return fmt.Errorf("start background mount: %w", err)
-	}
-	pw.Close()
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	// Progress lines (a magnet's metadata fetch) come first; then one
-	// line with the outcome.
-	br := bufio.NewReader(pr)
-	tty := stderrIsTerminal(stderr)
-	line, rerr := br.ReadString('\n')
-	for strings.HasPrefix(line, "progress: ") && rerr == nil {
-		if tty {
-			fmt.Fprintf(stderr, "\r\033[K%s", strings.TrimSpace(strings.TrimPrefix(line, "progress: ")))
-		}
-		line, rerr = br.ReadString('\n')
-	}
-	if tty {
-		fmt.Fprint(stderr, "\r\033[K")
-	}
-	line = strings.TrimSpace(line)
-	switch {
-	case strings.HasPrefix(line, "mounted "):
-		fmt.Fprintln(stdout, line)
-		return nil
-	case strings.HasPrefix(line, "error: "):
-		// The child exits on its own after reporting; wait briefly so
-		// nothing it set up outlives us.
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		return errors.New(strings.TrimPrefix(line, "error: "))
-	}
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-	}
-	return fmt.Errorf("background mount exited without reporting (%v); see %s", rerr, logFile)
 }
 
 // openLog opens path for appending, first renaming it to path.1 if it has
@@ -129,8 +47,12 @@ func openLog(path string) (*os.File, error) {
 type notifier struct {
 	mu   sync.Mutex // separates progress callbacks from the final send
 	once sync.Once
-	f    *os.File // nil in the foreground or once the outcome is sent
+	f    io.WriteCloser // nil in the foreground or once the outcome is sent
 }
+
+// connNotifier reports to a `btfs mount` that handed its mount to the
+// user's btfs process, over its control connection.
+func connNotifier(c io.WriteCloser) *notifier { return &notifier{f: c} }
 
 // readyNotifier returns the notifier for this process: live when started
 // by daemonize, a no-op otherwise.

@@ -39,6 +39,8 @@ type libraryConfig struct {
 	browseOnly          bool
 	allowOther          bool
 	readTimeout         time.Duration
+	rt                  *sharedRuntime // inside the user's btfs process; nil alone
+	logFile             string         // inside the user's btfs process: this mount's log
 	log                 *slog.Logger
 	notify              *notifier
 }
@@ -98,27 +100,49 @@ func mountLibrary(ctx context.Context, cfg libraryConfig, stdout io.Writer) erro
 		log.Warn("no status socket", "err", err)
 	default:
 		defer srv.Close()
+		if cfg.logFile != "" {
+			srv.logFile = cfg.logFile
+		}
 	}
-	cl, err := cfg.nf.newClient(log, cfg.cacheDir)
+	// Alone, the library has its own client, memory budget and disk
+	// cache; inside the user's btfs process it shares the process's.
+	var cl *swarm.Client
+	closeClient := func() {}
+	if cfg.rt != nil {
+		cl, err = cfg.rt.client(cfg.nf, log, cfg.cacheDir)
+	} else {
+		cl, err = cfg.nf.newClient(log, cfg.cacheDir)
+		closeClient = func() { cl.Close() }
+	}
 	if err != nil {
 		return err
 	}
-	l := &library{cfg: cfg, cl: cl, store: cache.New(cfg.memCache), m: &metrics{},
+	l := &library{cfg: cfg, cl: cl, m: &metrics{},
 		torrents: map[string]*libTorrent{}, bad: map[string]time.Time{}, fetching: map[string]bool{}}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(cfg.memCache + 40<<20)
+	if cfg.rt != nil {
+		l.store = cfg.rt.memory(cfg.memCache)
+	} else {
+		l.store = cache.New(cfg.memCache)
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(cfg.memCache + 40<<20)
+		}
 	}
 	if cfg.cacheSize > 0 {
-		dc, err := disk.Open(ctx, disk.Options{Dir: cfg.cacheDir, MaxBytes: cfg.cacheSize, Logger: log})
+		opts := disk.Options{Dir: cfg.cacheDir, MaxBytes: cfg.cacheSize, Logger: log}
+		var dc *disk.Cache
+		if cfg.rt != nil {
+			dc, err = cfg.rt.disk(ctx, opts)
+		} else if dc, err = disk.Open(ctx, opts); err == nil {
+			defer dc.Close()
+		}
 		switch {
 		case errors.Is(err, disk.ErrLocked):
 			log.Warn("disk cache in use by another btfs process; caching in memory only", "dir", cfg.cacheDir)
 		case err != nil:
-			cl.Close()
+			closeClient()
 			return fmt.Errorf("disk cache: %w", err)
 		default:
 			l.dc = dc
-			defer dc.Close()
 		}
 	}
 	fsys, lib := btfs.NewLibrary(btfs.Options{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), Logger: log, ReadTimeout: cfg.readTimeout})
@@ -155,7 +179,7 @@ func mountLibrary(ctx context.Context, cfg libraryConfig, stdout io.Writer) erro
 		cancel()
 		wg.Wait()
 		l.closeAll()
-		cl.Close()
+		closeClient()
 		close(closed)
 	}()
 	ready := make(chan struct{})

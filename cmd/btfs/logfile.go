@@ -49,3 +49,10 @@ func (r *rotatingLog) Write(p []byte) (int, error) {
 	r.size += int64(n)
 	return n, err
 }
+
+// Close closes the file.
+func (r *rotatingLog) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.f.Close()
+}

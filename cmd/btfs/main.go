@@ -63,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "mount":
 		err = cmdMount(ctx, args[1:], stdout, stderr)
+	case "mount-daemon": // the user's btfs process, started by mount
+		err = cmdMountDaemon(ctx, args[1:], stdout, stderr)
 	case "info":
 		err = cmdInfo(args[1:], stdout, stderr)
 	case "get":

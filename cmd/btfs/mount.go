@@ -22,7 +22,14 @@ import (
 	"github.com/btfs/btfs/swarm/metainfo"
 )
 
-func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runMount(ctx, args, stdout, stderr, nil)
+}
+
+// runMount mounts and serves until unmounted. With env it runs inside the
+// user's btfs process, sharing env.rt with that process's other mounts;
+// without it, a background mount (no -f) is handed to that process.
+func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env *mountEnv) (err error) {
 	fs := flag.NewFlagSet("mount", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var nf netFlags
@@ -60,10 +67,33 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if fuseOpts.nonEmpty {
 		*allowNonEmpty = true
 	}
-	if !foreground && os.Getenv(daemonEnv) == "" {
-		return daemonize(args, pos[1], *cacheDir, *logFile, stdout, stderr)
+	if !foreground && os.Getenv(daemonEnv) == "" && env == nil {
+		abs := map[string]string{}
+		if d, err := filepath.Abs(pos[1]); err == nil {
+			abs[pos[1]] = d
+		}
+		if _, err := os.Stat(pos[0]); err == nil {
+			if d, err := filepath.Abs(pos[0]); err == nil {
+				abs[pos[0]] = d
+			}
+		}
+		if d, err := filepath.Abs(*cacheDir); err == nil {
+			*cacheDir = d
+			args = append(args, "--cache-dir", d) // the last one wins
+		}
+		lf := *logFile
+		if lf == "" {
+			lf = filepath.Join(*cacheDir, "logs", mountID(abs[pos[1]], 12)+".log")
+		}
+		if err := os.MkdirAll(filepath.Dir(lf), 0o755); err != nil {
+			return fmt.Errorf("log directory: %w", err)
+		}
+		return viaDaemon(args, abs, *cacheDir, lf, stdout, stderr)
 	}
 	notify := readyNotifier()
+	if env != nil {
+		notify = env.notify
+	}
 	defer func() {
 		if err != nil {
 			err = mountHint(err, *allowOther)
@@ -110,7 +140,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return mountLibrary(ctx, libraryConfig{
 			src: pos[0], dir: pos[1], nf: &nf, memCache: memCache.n, cacheSize: cacheSize.n, cacheDir: *cacheDir,
 			readahead: *readahead, prefetch: pf, browseOnly: *browseOnly, allowOther: *allowOther, log: log, notify: notify,
-			readTimeout: *readTimeout,
+			readTimeout: *readTimeout, rt: envRuntime(env), logFile: envLogFile(env),
 		}, stdout)
 	}
 	src, err := openSource(ctx, pos[0])
@@ -144,9 +174,21 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		log.Warn("no status socket", "err", err)
 	default:
 		defer srv.Close()
+		if env != nil {
+			srv.logFile = env.logFile
+		}
 	}
 
-	cl, err := nf.newClient(log, *cacheDir)
+	// Inside the user's btfs process the client, the memory budget and
+	// the disk cache are the process's, shared with its other mounts.
+	var cl *swarm.Client
+	closeClient := func() {}
+	if env != nil {
+		cl, err = env.rt.client(&nf, log, *cacheDir)
+	} else {
+		cl, err = nf.newClient(log, *cacheDir)
+		closeClient = func() { cl.Close() }
+	}
 	if err != nil {
 		return err
 	}
@@ -163,7 +205,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	if err != nil {
-		cl.Close()
+		closeClient()
 		return err
 	}
 	if src.mi == nil {
@@ -171,18 +213,23 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	var dt *disk.Torrent
 	if cacheSize.n > 0 {
-		dc, err := disk.Open(ctx, disk.Options{Dir: *cacheDir, MaxBytes: cacheSize.n, Logger: log})
+		opts := disk.Options{Dir: *cacheDir, MaxBytes: cacheSize.n, Logger: log}
+		var dc *disk.Cache
+		if env != nil {
+			dc, err = env.rt.disk(ctx, opts)
+		} else if dc, err = disk.Open(ctx, opts); err == nil {
+			defer dc.Close()
+		}
 		switch {
 		case errors.Is(err, disk.ErrLocked):
 			log.Warn("disk cache in use by another btfs process; caching in memory only", "dir", *cacheDir)
 		case err != nil:
-			cl.Close()
+			closeClient()
 			return fmt.Errorf("disk cache: %w", err)
 		default:
-			defer dc.Close()
 			dt, err = dc.Torrent(mi.InfoHash, disk.Meta{Name: mi.Info.Name, PieceLength: mi.Info.PieceLength, Length: mi.Info.Length, Hashes: mi.Info.Pieces})
 			if err != nil {
-				cl.Close()
+				closeClient()
 				return fmt.Errorf("disk cache: %w", err)
 			}
 			defer dt.Close()
@@ -195,16 +242,27 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	// a soft limit makes Go's GC work harder as the process approaches it
 	// instead of doubling the heap.
 	backlog := min(64<<20, memCache.n/4)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memCache.n + 40<<20)
+	var store *cache.Store
+	if env != nil {
+		store = env.rt.memory(memCache.n)
+	} else {
+		store = cache.New(memCache.n)
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(memCache.n + 40<<20)
+		}
 	}
-	pieces := cache.New(memCache.n).Pieces(mi.InfoHash, dt, mi.Info.Layout().PieceSize)
+	pieces := store.Pieces(mi.InfoHash, dt, mi.Info.Layout().PieceSize)
 	t, err := cl.AddTorrent(mi, pieces, swarm.TorrentOptions{
 		Peers: append(met, nf.peers...), Readahead: min(*readahead<<20, memCache.n/4), Prefetch: pf, Backlog: backlog,
 	})
 	if err != nil {
-		cl.Close()
+		closeClient()
 		return err
+	}
+	// Stopping this mount's engine: the torrent, or (alone) the client.
+	stopEngine := func() { cl.Close() }
+	if env != nil {
+		stopEngine = func() { t.Close() }
 	}
 	mtime := mi.CreationDate
 	if mtime.IsZero() {
@@ -219,7 +277,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		mctx, stop := context.WithCancel(context.Background())
 		defer stop()
 		if err := serveMetrics(mctx, *metricsAddr, t, m, log); err != nil {
-			cl.Close()
+			stopEngine()
 			return err
 		}
 	}
@@ -238,7 +296,7 @@ func cmdMount(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			fmt.Fprintln(stdout, "unmounting")
 		case <-mctx.Done():
 		}
-		cl.Close()
+		stopEngine()
 		close(closed)
 		cancel()
 	}()
@@ -337,4 +395,20 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// envRuntime is env's shared runtime, or nil outside the user's btfs process.
+func envRuntime(env *mountEnv) *sharedRuntime {
+	if env == nil {
+		return nil
+	}
+	return env.rt
+}
+
+// envLogFile is the log file of a mount inside the user's btfs process.
+func envLogFile(env *mountEnv) string {
+	if env == nil {
+		return ""
+	}
+	return env.logFile
 }

@@ -628,10 +628,13 @@ func cmdUnmount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("fusermount3 -u %s: %w: %s", abs, err, msg)
 	}
 	if pid > 0 {
+		// Done when the mount has let go of everything: its status socket
+		// is gone (the user's btfs process serves other mounts and stays),
+		// or its process has exited.
 		deadline := time.Now().Add(10 * time.Second)
-		for processAlive(pid) {
+		for processAlive(pid) && statusAnswers(abs) {
 			if time.Now().After(deadline) {
-				return fmt.Errorf("unmounted %s, but its btfs process %d is still running after 10 s", abs, pid)
+				return fmt.Errorf("unmounted %s, but its btfs process %d still serves it after 10 s", abs, pid)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -713,4 +716,15 @@ func pendingMounts(known []string) []string {
 		}
 	}
 	return out
+}
+
+// statusAnswers reports whether a btfs process still answers status
+// queries for the mount of absDir.
+func statusAnswers(absDir string) bool {
+	c, err := net.DialTimeout("unix", socketPath(absDir), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }

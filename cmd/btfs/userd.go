@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/btfs/btfs/cache"
+	"github.com/btfs/btfs/cache/disk"
+	"github.com/btfs/btfs/swarm"
+)
+
+// One btfs process per user and cache directory serves every background
+// mount: `btfs mount` hands its mount to it over a control socket
+// (starting it when absent) and returns once the mount is live; the
+// process exits when its last mount is gone. Its mounts share one client
+// (listen port, DHT node, peer budget), one memory budget and one disk
+// cache. Foreground mounts (-f) keep a process of their own.
+
+// mountRequest is what `btfs mount` sends the user's btfs process: its
+// arguments (paths made absolute) and its log file.
+type mountRequest struct {
+	Args    []string `json:"args"`
+	LogFile string   `json:"log_file"`
+}
+
+// daemonSocket is the control socket of the btfs process for cacheDir.
+func daemonSocket(cacheDir string) string {
+	abs, err := filepath.Abs(cacheDir)
+	if err != nil {
+		abs = cacheDir
+	}
+	return filepath.Join(filepath.Dir(socketPath("/")), "daemon-"+mountID(abs, 16)+".sock")
+}
+
+// viaDaemon hands a mount to the user's btfs process, starting it if
+// needed, and waits for the outcome as daemonize did for a child.
+func viaDaemon(args []string, abs map[string]string, cacheDir, logFile string, stdout, stderr io.Writer) error {
+	sock := daemonSocket(cacheDir)
+	conn, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		if conn, err = startDaemon(sock, cacheDir); err != nil {
+			return err
+		}
+	}
+	defer conn.Close()
+	req := mountRequest{LogFile: logFile}
+	for _, a := range args {
+		if v, ok := abs[a]; ok {
+			a = v
+		}
+		req.Args = append(req.Args, a)
+	}
+	b, _ := json.Marshal(req)
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("hand the mount to the btfs process (%s): %w", sock, err)
+	}
+	return awaitOutcome(conn, stdout, stderr, func() error {
+		return fmt.Errorf("the btfs process closed the connection without an outcome; see %s", logFile)
+	})
+}
+
+// startDaemon starts the user's btfs process for cacheDir and connects to
+// it once it listens.
+func startDaemon(sock, cacheDir string) (net.Conn, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	logFile := filepath.Join(cacheDir, "logs", "btfs.log")
+	logf, err := openLog(logFile)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, "mount-daemon", "--cache-dir", cacheDir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the btfs process: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("unix", sock, time.Second)
+		if err == nil {
+			return conn, nil
+		}
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("the btfs process exited at start (%v); see %s", err, logFile)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the btfs process does not listen on %s after 10 s; see %s", sock, logFile)
+		}
+	}
+}
+
+// sharedRuntime is what the mounts of one btfs process share: made by the
+// first mount that needs each part (with its flags), closed at exit.
+type sharedRuntime struct {
+	mu    sync.Mutex
+	cl    *swarm.Client
+	store *cache.Store
+	dc    *disk.Cache
+	dcErr error
+	dcSet bool
+}
+
+func (rt *sharedRuntime) client(nf *netFlags, log *slog.Logger, cacheDir string) (*swarm.Client, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.cl == nil {
+		cl, err := nf.newClient(log, cacheDir)
+		if err != nil {
+			return nil, err
+		}
+		rt.cl = cl
+	}
+	return rt.cl, nil
+}
+
+func (rt *sharedRuntime) memory(n int64) *cache.Store {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.store == nil {
+		rt.store = cache.New(n)
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(n + 40<<20)
+		}
+	}
+	return rt.store
+}
+
+func (rt *sharedRuntime) disk(ctx context.Context, opts disk.Options) (*disk.Cache, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if !rt.dcSet {
+		rt.dc, rt.dcErr = disk.Open(ctx, opts)
+		rt.dcSet = true
+	}
+	return rt.dc, rt.dcErr
+}
+
+func (rt *sharedRuntime) close() {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.cl != nil {
+		rt.cl.Close()
+	}
+	if rt.dc != nil {
+		rt.dc.Close()
+	}
+}
+
+// daemonIdle is how long the btfs process waits for its first mount.
+const daemonIdle = 30 * time.Second
+
+// cmdMountDaemon is the user's btfs process (`btfs mount-daemon`, started
+// by `btfs mount`): it serves mounts handed to it on its control socket and
+// exits when the last one is gone.
+func cmdMountDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mount-daemon", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cacheDir := fs.String("cache-dir", defaultCacheDir(), "disk cache `DIR`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sock := daemonSocket(*cacheDir)
+	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
+		return fmt.Errorf("control socket directory: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		c.Close()
+		return nil // another one serves this cache directory
+	}
+	_ = os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer func() {
+		ln.Close()
+		_ = os.Remove(sock)
+		_ = os.Remove(filepath.Dir(sock)) // fails while not empty
+	}()
+	rt := &sharedRuntime{}
+	defer rt.close()
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	active := 0
+	idle := time.AfterFunc(daemonIdle, func() { ln.Close() })
+	defer idle.Stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			break
+		}
+		var req mountRequest
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(c).ReadBytes('\n')
+		if err != nil || json.Unmarshal(line, &req) != nil || len(req.Args) == 0 {
+			c.Close() // a liveness probe, or garbage
+			continue
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		mu.Lock()
+		active++
+		idle.Stop()
+		mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				mu.Lock()
+				active--
+				if active == 0 {
+					ln.Close() // the last mount is gone: stop taking new ones and exit
+				}
+				mu.Unlock()
+			}()
+			serveHandedMount(dctx, rt, c, req, stderr)
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// serveHandedMount runs one mount in this process until it is unmounted.
+func serveHandedMount(ctx context.Context, rt *sharedRuntime, c net.Conn, req mountRequest, stderr io.Writer) {
+	n := connNotifier(c)
+	defer n.send("error: the mount ended before it was live") // no-op once the outcome was sent
+	var out io.Writer = stderr
+	if req.LogFile != "" {
+		if rl, err := newRotatingLog(req.LogFile, maxLogSize); err == nil {
+			out = rl
+			defer rl.Close()
+		}
+	}
+	err := runMount(ctx, req.Args, out, out, &mountEnv{notify: n, rt: rt, logFile: req.LogFile})
+	if err != nil {
+		fmt.Fprintf(out, "btfs mount: %v\n", err)
+	}
+}
+
+// mountEnv is what a mount run inside the user's btfs process gets: where
+// to report its outcome, and what it shares with the others.
+type mountEnv struct {
+	notify  *notifier
+	rt      *sharedRuntime
+	logFile string
+}
+
+// awaitOutcome reads progress lines, then the outcome ("mounted ..." or
+// "error: ..."), from a mount being started.
+func awaitOutcome(r io.Reader, stdout, stderr io.Writer, noOutcome func() error) error {
+	br := bufio.NewReader(r)
+	tty := stderrIsTerminal(stderr)
+	line, rerr := br.ReadString('\n')
+	for strings.HasPrefix(line, "progress: ") && rerr == nil {
+		if tty {
+			fmt.Fprintf(stderr, "\r\033[K%s", strings.TrimSpace(strings.TrimPrefix(line, "progress: ")))
+		}
+		line, rerr = br.ReadString('\n')
+	}
+	if tty {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	line = strings.TrimSpace(line)
+	switch {
+	case strings.HasPrefix(line, "mounted "):
+		fmt.Fprintln(stdout, line)
+		return nil
+	case strings.HasPrefix(line, "error: "):
+		return errors.New(strings.TrimPrefix(line, "error: "))
+	}
+	return noOutcome()
+}

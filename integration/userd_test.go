@@ -1,0 +1,89 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTwoMountsOneProcess: two torrents mounted in the background with one
+// cache directory are served by one btfs process (one PID in status); both
+// are kept on disk, `btfs cache` lists both while mounted; after both are
+// unmounted the process is gone, and with every seeder stopped both
+// remount and read byte-identical from the disk cache alone.
+func TestTwoMountsOneProcess(t *testing.T) {
+	requireFUSE(t)
+	data := t.TempDir()
+	srcA := writeTree(t, filepath.Join(data, "alpha"), map[string]int{"a.bin": 500_000, "x/y.txt": 3000})
+	srcB := writeTree(t, filepath.Join(data, "beta"), map[string]int{"b.bin": 300_000})
+	tfA := makeTorrent(t, filepath.Join(data, "alpha"), 64)
+	tfB := makeTorrent(t, filepath.Join(data, "beta"), 64)
+	sa, pa := seed(t, tfA, data)
+	sb, pb := seed(t, tfB, data)
+	cache := filepath.Join(t.TempDir(), "cache")
+	mntA, mntB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	mount := func(tf, mnt string, extra ...string) {
+		t.Helper()
+		mkdir(t, mnt)
+		args := append([]string{"mount", "--bind", "127.0.0.1", "--port", "0", "--cache-dir", cache}, extra...)
+		t.Cleanup(func() { unmountQuietly(mnt) })
+		if out, errOut, code := runBtfs(t, append(args, tf, mnt)...); code != 0 {
+			t.Fatalf("btfs mount %s: exit %d: %s%s", tf, code, out, errOut)
+		}
+	}
+	mount(tfA, mntA, "--peer", "127.0.0.1:"+pa)
+	mount(tfB, mntB, "--peer", "127.0.0.1:"+pb)
+	readTree(t, filepath.Join(mntA, "alpha"), srcA)
+	readTree(t, filepath.Join(mntB, "beta"), srcB)
+
+	st := statusJSON(t)
+	pids := map[string]int{}
+	for _, m := range st {
+		pids[m.Mountpoint] = m.PID
+	}
+	if pids[mntA] == 0 || pids[mntA] != pids[mntB] {
+		t.Fatalf("mounts served by processes %v, want one process for both", pids)
+	}
+	pid := pids[mntA]
+	var out string
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) { // commits every 200 ms
+		out, _, _ = runBtfs(t, "cache", "--cache-dir", cache)
+		if strings.Contains(out, "alpha") && strings.Contains(out, "beta") && strings.Contains(out, "8/8") && strings.Contains(out, "5/5") {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("btfs cache while both are mounted:\n%s", out)
+		}
+	}
+	for _, mnt := range []string{mntA, mntB} {
+		if out, errOut, code := runBtfs(t, "unmount", mnt); code != 0 {
+			t.Fatalf("btfs unmount %s: exit %d: %s%s", mnt, code, out, errOut)
+		}
+	}
+	for start := time.Now(); alive(pid); time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the btfs process %d still runs after its last mount is gone", pid)
+		}
+	}
+	stopSeeder(t, sa)
+	stopSeeder(t, sb)
+	mount(tfA, mntA)
+	mount(tfB, mntB)
+	readTree(t, filepath.Join(mntA, "alpha"), srcA)
+	readTree(t, filepath.Join(mntB, "beta"), srcB)
+}
+
+func mkdir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unmountQuietly lazily unmounts dir if it is still a mount (cleanup).
+func unmountQuietly(dir string) {
+	_ = exec.Command("fusermount3", "-u", "-z", dir).Run()
+}

@@ -41,7 +41,7 @@ func TestCacheCommandWhileMounted(t *testing.T) {
 		t.Fatalf("btfs cache while mounted:\n%s", out)
 	}
 	_, errOut, code := runBtfs(t, "cache", "clear", "--all", "--cache-dir", cache)
-	if code == 0 || !strings.Contains(errOut, "in use by a running btfs mount") || !strings.Contains(errOut, "unmount") {
+	if code == 0 || !strings.Contains(errOut, "in use by a btfs mount") || !strings.Contains(errOut, "unmount") {
 		t.Fatalf("btfs cache clear while mounted: exit %d: %s", code, errOut)
 	}
 }

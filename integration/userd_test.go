@@ -58,6 +58,31 @@ func TestTwoMountsOneProcess(t *testing.T) {
 			t.Fatalf("btfs cache while both are mounted:\n%s", out)
 		}
 	}
+	// A third torrent, mounted, read and unmounted: cached, not open.
+	srcC := writeTree(t, filepath.Join(data, "gamma"), map[string]int{"c.bin": 70_000})
+	tfC := makeTorrent(t, filepath.Join(data, "gamma"), 64)
+	_, pc := seed(t, tfC, data)
+	mntC := filepath.Join(t.TempDir(), "c")
+	mount(tfC, mntC, "--peer", "127.0.0.1:"+pc)
+	readTree(t, filepath.Join(mntC, "gamma"), srcC)
+	if out, errOut, code := runBtfs(t, "unmount", mntC); code != 0 {
+		t.Fatalf("btfs unmount %s: exit %d: %s%s", mntC, code, out, errOut)
+	}
+	if !alive(pid) {
+		t.Fatal("the btfs process exited while two mounts remain")
+	}
+	if out, _, _ = runBtfs(t, "cache", "--cache-dir", cache); !strings.Contains(out, "gamma") {
+		t.Fatalf("gamma not in the cache after it was read and unmounted:\n%s", out)
+	}
+	// Clearing through the process drops what is not mounted and keeps
+	// what is.
+	if out, errOut, code := runBtfs(t, "cache", "clear", "--all", "--cache-dir", cache); code != 0 {
+		t.Fatalf("btfs cache clear --all while mounted: exit %d: %s%s", code, out, errOut)
+	}
+	out, _, _ = runBtfs(t, "cache", "--cache-dir", cache)
+	if !strings.Contains(out, "alpha") || !strings.Contains(out, "beta") || strings.Contains(out, "gamma") {
+		t.Fatalf("after clear --all, want alpha and beta (mounted) kept and gamma gone:\n%s", out)
+	}
 	for _, mnt := range []string{mntA, mntB} {
 		if out, errOut, code := runBtfs(t, "unmount", mnt); code != 0 {
 			t.Fatalf("btfs unmount %s: exit %d: %s%s", mnt, code, out, errOut)

@@ -48,7 +48,13 @@ Example: btfs cache clear --all --cache-dir /var/cache/btfs
 		fmt.Fprintln(stdout, "(a running btfs mount uses this cache: this is what it last saved)")
 		return nil
 	case errors.Is(err, disk.ErrLocked):
-		return fmt.Errorf("cache %s is in use by a running btfs mount: unmount it first (btfs status lists mounts), or name another --cache-dir", *dir)
+		// The user's btfs process holds it: it clears what is not mounted.
+		if derr := clearViaDaemon(*dir, pos[1:]); derr == nil {
+			return nil
+		} else if !errors.Is(derr, errNoDaemon) {
+			return derr
+		}
+		return fmt.Errorf("cache %s is in use by a btfs mount running in the foreground: unmount it first (btfs status lists mounts), or name another --cache-dir", *dir)
 	case err != nil:
 		return fmt.Errorf("open cache %s: %w", *dir, err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -36,6 +37,67 @@ import (
 type mountRequest struct {
 	Args    []string `json:"args"`
 	LogFile string   `json:"log_file"`
+	// Clear, instead of a mount: `btfs cache clear` of the process's disk
+	// cache (["--all"] or [INFOHASH]); torrents mounted now are kept.
+	Clear []string `json:"clear,omitempty"`
+}
+
+// errNoDaemon: no btfs process serves the cache directory.
+var errNoDaemon = errors.New("no btfs process serves this cache directory")
+
+// clearViaDaemon asks the user's btfs process for cacheDir to clear its
+// disk cache (args: ["--all"] or [INFOHASH]).
+func clearViaDaemon(cacheDir string, args []string) error {
+	conn, err := net.DialTimeout("unix", daemonSocket(cacheDir), time.Second)
+	if err != nil {
+		return errNoDaemon
+	}
+	defer conn.Close()
+	if len(args) == 0 {
+		args = []string{"--all"}
+	}
+	b, _ := json.Marshal(mountRequest{Clear: args})
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("ask the btfs process to clear the cache: %w", err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("ask the btfs process to clear the cache: %w", err)
+	}
+	if msg, ok := strings.CutPrefix(strings.TrimSpace(line), "error: "); ok {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// serveClear clears the process's disk cache as asked.
+func serveClear(rt *sharedRuntime, c net.Conn, args []string) {
+	defer c.Close()
+	rt.mu.Lock()
+	dc := rt.dc
+	rt.mu.Unlock()
+	var err error
+	switch {
+	case dc == nil:
+		err = errors.New("the btfs process has no disk cache open")
+	case len(args) == 1 && args[0] == "--all":
+		err = dc.RemoveAll()
+	case len(args) == 1:
+		var b []byte
+		if b, err = hex.DecodeString(args[0]); err == nil && len(b) == 20 {
+			err = dc.Remove([20]byte(b))
+		} else {
+			err = fmt.Errorf("info-hash %q: want 40 hex digits", args[0])
+		}
+	default:
+		err = fmt.Errorf("clear %q: want --all or one info-hash", args)
+	}
+	if err != nil {
+		fmt.Fprintf(c, "error: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		return
+	}
+	fmt.Fprintln(c, "ok")
 }
 
 // daemonSocket is the control socket of the btfs process for cacheDir.
@@ -217,8 +279,12 @@ func cmdMountDaemon(ctx context.Context, args []string, stdout, stderr io.Writer
 		var req mountRequest
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		line, err := bufio.NewReader(c).ReadBytes('\n')
-		if err != nil || json.Unmarshal(line, &req) != nil || len(req.Args) == 0 {
+		if err != nil || json.Unmarshal(line, &req) != nil || len(req.Args) == 0 && len(req.Clear) == 0 {
 			c.Close() // a liveness probe, or garbage
+			continue
+		}
+		if len(req.Clear) > 0 {
+			serveClear(rt, c, req.Clear)
 			continue
 		}
 		_ = c.SetReadDeadline(time.Time{})

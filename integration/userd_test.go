@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -111,4 +112,44 @@ func mkdir(t *testing.T, dir string) {
 // unmountQuietly lazily unmounts dir if it is still a mount (cleanup).
 func unmountQuietly(dir string) {
 	_ = exec.Command("fusermount3", "-u", "-z", dir).Run()
+}
+
+// TestCrashLeavesNoWedgedMount: the user's btfs process is killed (-9)
+// while it serves a mount; the mountpoint is left dead ("transport
+// endpoint is not connected"); the next `btfs mount` on it cleans it up
+// and mounts again, reading byte-identical.
+func TestCrashLeavesNoWedgedMount(t *testing.T) {
+	requireFUSE(t)
+	data := t.TempDir()
+	src := writeTree(t, filepath.Join(data, "crash"), map[string]int{"c.bin": 200_000})
+	tf := makeTorrent(t, filepath.Join(data, "crash"), 64)
+	_, port := seed(t, tf, data)
+	cache := filepath.Join(t.TempDir(), "cache")
+	mnt := filepath.Join(t.TempDir(), "m")
+	mkdir(t, mnt)
+	t.Cleanup(func() { unmountQuietly(mnt) })
+	args := []string{"mount", "--bind", "127.0.0.1", "--port", "0", "--cache-dir", cache, "--peer", "127.0.0.1:" + port, tf, mnt}
+	if out, errOut, code := runBtfs(t, args...); code != 0 {
+		t.Fatalf("btfs mount: exit %d: %s%s", code, out, errOut)
+	}
+	readTree(t, filepath.Join(mnt, "crash"), src)
+	st := statusJSON(t, mnt)
+	if err := syscall.Kill(st[0].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); alive(st[0].PID); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the killed process is still alive")
+		}
+	}
+	if _, err := os.ReadDir(mnt); err == nil {
+		t.Fatal("the mount of a killed process still answers")
+	}
+	if out, errOut, code := runBtfs(t, args...); code != 0 {
+		t.Fatalf("btfs mount over the dead mount: exit %d: %s%s", code, out, errOut)
+	}
+	readTree(t, filepath.Join(mnt, "crash"), src)
+	if out, errOut, code := runBtfs(t, "unmount", mnt); code != 0 {
+		t.Fatalf("btfs unmount: exit %d: %s%s", code, out, errOut)
+	}
 }

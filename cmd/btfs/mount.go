@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
@@ -130,6 +132,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if *browseOnly {
 		pf = swarm.PrefetchNone
 	}
+	cleanStaleMount(pos[1], log)
 	if !*allowNonEmpty {
 		if err := checkEmpty(pos[1]); err != nil {
 			return err
@@ -411,4 +414,25 @@ func envLogFile(env *mountEnv) string {
 		return ""
 	}
 	return env.logFile
+}
+
+// cleanStaleMount lazily unmounts a btfs mount on dir whose process is
+// gone (it crashed or was killed): such a mount only answers "transport
+// endpoint is not connected" and would make the mountpoint look busy. A
+// mount whose process answers on its status socket is left alone.
+func cleanStaleMount(dir string, log *slog.Logger) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return
+	}
+	m, ok := findMount(abs)
+	if !ok || m.fstype != btfsFSType || statusAnswers(abs) {
+		return
+	}
+	if out, err := exec.Command("fusermount3", "-u", "-z", abs).CombinedOutput(); err != nil {
+		log.Warn("a btfs mount left by a process that died could not be unmounted", "dir", abs, "err", err,
+			"output", strings.TrimSpace(string(out)))
+		return
+	}
+	log.Warn("unmounted a btfs mount left by a process that died", "dir", abs)
 }

@@ -86,6 +86,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		lf := *logFile
 		if lf == "" {
 			lf = filepath.Join(*cacheDir, "logs", mountID(abs[pos[1]], 12)+".log")
+		} else if d, err := filepath.Abs(lf); err == nil {
+			lf = d
 		}
 		if err := os.MkdirAll(filepath.Dir(lf), 0o755); err != nil {
 			return fmt.Errorf("log directory: %w", err)

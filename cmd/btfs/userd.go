@@ -150,6 +150,7 @@ func startDaemon(sock, cacheDir string) (net.Conn, error) {
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe, "mount-daemon", "--cache-dir", cacheDir)
+	cmd.Dir = "/" // keep no directory busy; paths in requests are absolute
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -215,6 +216,12 @@ func (rt *sharedRuntime) disk(ctx context.Context, opts disk.Options) (*disk.Cac
 	defer rt.mu.Unlock()
 	if !rt.dcSet {
 		rt.dc, rt.dcErr = disk.Open(ctx, opts)
+		// A process for this cache that is exiting (its last mount just
+		// went) lets go of the lock within moments.
+		for deadline := time.Now().Add(3 * time.Second); errors.Is(rt.dcErr, disk.ErrLocked) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			rt.dc, rt.dcErr = disk.Open(ctx, opts)
+		}
 		rt.dcSet = true
 	}
 	return rt.dc, rt.dcErr

@@ -52,7 +52,13 @@ type notifier struct {
 
 // connNotifier reports to a `btfs mount` that handed its mount to the
 // user's btfs process, over its control connection.
-func connNotifier(c io.WriteCloser) *notifier { return &notifier{f: c} }
+func connNotifier(c io.Writer) *notifier { return &notifier{f: keepOpen{c}} }
+
+// keepOpen is a writer whose Close leaves the connection open: the user's
+// btfs process closes a mount's connection when the mount has ended.
+type keepOpen struct{ io.Writer }
+
+func (keepOpen) Close() error { return nil }
 
 // readyNotifier returns the notifier for this process: live when started
 // by daemonize, a no-op otherwise.

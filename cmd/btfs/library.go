@@ -41,6 +41,7 @@ type libraryConfig struct {
 	readTimeout         time.Duration
 	rt                  *sharedRuntime // inside the user's btfs process; nil alone
 	logFile             string         // inside the user's btfs process: this mount's log
+	sock                string         // inside the user's btfs process: its control socket
 	log                 *slog.Logger
 	notify              *notifier
 }
@@ -101,7 +102,7 @@ func mountLibrary(ctx context.Context, cfg libraryConfig, stdout io.Writer) erro
 	default:
 		defer srv.Close()
 		if cfg.logFile != "" {
-			srv.logFile = cfg.logFile
+			srv.logFile, srv.daemon = cfg.logFile, cfg.sock
 		}
 	}
 	// Alone, the library has its own client, memory budget and disk

@@ -145,7 +145,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return mountLibrary(ctx, libraryConfig{
 			src: pos[0], dir: pos[1], nf: &nf, memCache: memCache.n, cacheSize: cacheSize.n, cacheDir: *cacheDir,
 			readahead: *readahead, prefetch: pf, browseOnly: *browseOnly, allowOther: *allowOther, log: log, notify: notify,
-			readTimeout: *readTimeout, rt: envRuntime(env), logFile: envLogFile(env),
+			readTimeout: *readTimeout, rt: envRuntime(env), logFile: envLogFile(env), sock: envSock(env),
 		}, stdout)
 	}
 	src, err := openSource(ctx, pos[0])
@@ -180,7 +180,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	default:
 		defer srv.Close()
 		if env != nil {
-			srv.logFile = env.logFile
+			srv.logFile, srv.daemon = env.logFile, env.sock
 		}
 	}
 
@@ -437,4 +437,12 @@ func cleanStaleMount(dir string, log *slog.Logger) {
 		return
 	}
 	log.Warn("unmounted a btfs mount left by a process that died", "dir", abs)
+}
+
+// envSock is the control socket of the user's btfs process running a mount.
+func envSock(env *mountEnv) string {
+	if env == nil {
+		return ""
+	}
+	return env.sock
 }

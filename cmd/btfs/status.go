@@ -53,10 +53,11 @@ type mountStatus struct {
 	DiskCache      int64           `json:"disk_cache_bytes"` // this torrent's pieces on disk (whole pieces)
 	Files          []fileStatus    `json:"files"`
 	Trackers       []trackerStatus `json:"trackers"`
-	PeerList       []peerStatus    `json:"peer_list"`          // connected peers first, then addresses tried
-	BlockedReads   []blockedRead   `json:"blocked_reads"`      // reads waiting for pieces, longest first
-	Library        []libraryStatus `json:"library,omitempty"`  // a library mount's torrents (phase "library")
-	LogFile        string          `json:"log_file,omitempty"` // a background mount's log
+	PeerList       []peerStatus    `json:"peer_list"`                // connected peers first, then addresses tried
+	BlockedReads   []blockedRead   `json:"blocked_reads"`            // reads waiting for pieces, longest first
+	Library        []libraryStatus `json:"library,omitempty"`        // a library mount's torrents (phase "library")
+	LogFile        string          `json:"log_file,omitempty"`       // a background mount's log
+	Daemon         string          `json:"control_socket,omitempty"` // the user's btfs process serving it
 }
 
 // libraryStatus is one torrent of a library mount.
@@ -143,6 +144,7 @@ type statusServer struct {
 	path    string
 	dir     string
 	logFile string // a background mount's log, for `btfs status`
+	daemon  string // the control socket of the user's btfs process serving it, if any
 	stop    chan struct{}
 	once    sync.Once
 
@@ -203,6 +205,7 @@ func (s *statusServer) accept() {
 				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 				st := (*s.answer.Load())()
 				st.LogFile = s.logFile
+				st.Daemon = s.daemon
 				b, _ := json.Marshal(st)
 				_, _ = c.Write(append(b, '\n'))
 				c.Close()
@@ -614,9 +617,9 @@ func cmdUnmount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if m, ok := findMount(abs); !ok || m.fstype != btfsFSType {
 		return fmt.Errorf("%s is not a btfs mount", abs)
 	}
-	pid := 0
+	pid, daemon := 0, ""
 	if ms, err := queryStatus(abs); err == nil {
-		pid = ms.PID
+		pid, daemon = ms.PID, ms.Daemon
 	}
 	fargs := []string{"-u"}
 	if lazy {
@@ -632,7 +635,10 @@ func cmdUnmount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		// is gone (the user's btfs process serves other mounts and stays),
 		// or its process has exited.
 		deadline := time.Now().Add(10 * time.Second)
-		for processAlive(pid) && statusAnswers(abs) {
+		// A process serving other mounts still takes new ones on its
+		// control socket; one whose last mount this was has closed it
+		// and is exiting: wait for that too.
+		for processAlive(pid) && (statusAnswers(abs) || daemon != "" && !controlAnswers(daemon)) {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("unmounted %s, but its btfs process %d still serves it after 10 s", abs, pid)
 			}
@@ -722,6 +728,17 @@ func pendingMounts(known []string) []string {
 // queries for the mount of absDir.
 func statusAnswers(absDir string) bool {
 	c, err := net.DialTimeout("unix", socketPath(absDir), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// controlAnswers reports whether the user's btfs process listens on its
+// control socket (it stops when its last mount is gone).
+func controlAnswers(sock string) bool {
+	c, err := net.DialTimeout("unix", sock, time.Second)
 	if err != nil {
 		return false
 	}

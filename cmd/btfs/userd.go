@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -131,9 +132,16 @@ func viaDaemon(args []string, abs map[string]string, cacheDir, logFile string, s
 	if _, err := conn.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("hand the mount to the btfs process (%s): %w", sock, err)
 	}
-	return awaitOutcome(conn, stdout, stderr, func() error {
+	err = awaitOutcome(conn, stdout, stderr, func() error {
 		return fmt.Errorf("the btfs process closed the connection without an outcome; see %s", logFile)
 	})
+	if err != nil {
+		// The process closes the connection once the failed mount let go
+		// of everything (and, if it was its only one, once it exited).
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.Copy(io.Discard, conn)
+	}
+	return err
 }
 
 // startDaemon starts the user's btfs process for cacheDir and connects to
@@ -264,18 +272,16 @@ func cmdMountDaemon(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
-	defer func() {
-		ln.Close()
-		_ = os.Remove(sock)
-		_ = os.Remove(filepath.Dir(sock)) // fails while not empty
-	}()
 	rt := &sharedRuntime{}
-	defer rt.close()
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	active := 0
+	// The connection of the last mount stays open until this process has
+	// let go of everything: its `btfs mount` waits for that after a
+	// failure, so nothing it started outlives it.
+	var last []net.Conn
 	idle := time.AfterFunc(daemonIdle, func() { ln.Close() })
 	defer idle.Stop()
 	for {
@@ -300,23 +306,31 @@ func cmdMountDaemon(ctx context.Context, args []string, stdout, stderr io.Writer
 		idle.Stop()
 		mu.Unlock()
 		wg.Go(func() {
-			defer func() {
-				mu.Lock()
-				active--
-				if active == 0 {
-					ln.Close() // the last mount is gone: stop taking new ones and exit
-				}
-				mu.Unlock()
-			}()
-			serveHandedMount(dctx, rt, c, req, stderr)
+			serveHandedMount(dctx, rt, c, req, sock, stderr)
+			mu.Lock()
+			defer mu.Unlock()
+			active--
+			if active == 0 {
+				ln.Close() // the last mount is gone: stop taking new ones and exit
+				last = append(last, c)
+			} else {
+				c.Close()
+			}
 		})
 	}
 	wg.Wait()
+	rt.close()
+	ln.Close()
+	_ = os.Remove(sock)
+	_ = os.Remove(filepath.Dir(sock)) // fails while not empty
+	// The last connections close as the process exits: only then does
+	// their `btfs mount` return.
+	runtime.KeepAlive(last)
 	return nil
 }
 
 // serveHandedMount runs one mount in this process until it is unmounted.
-func serveHandedMount(ctx context.Context, rt *sharedRuntime, c net.Conn, req mountRequest, stderr io.Writer) {
+func serveHandedMount(ctx context.Context, rt *sharedRuntime, c net.Conn, req mountRequest, sock string, stderr io.Writer) {
 	n := connNotifier(c)
 	defer n.send("error: the mount ended before it was live") // no-op once the outcome was sent
 	var out io.Writer = stderr
@@ -326,7 +340,7 @@ func serveHandedMount(ctx context.Context, rt *sharedRuntime, c net.Conn, req mo
 			defer rl.Close()
 		}
 	}
-	err := runMount(ctx, req.Args, out, out, &mountEnv{notify: n, rt: rt, logFile: req.LogFile})
+	err := runMount(ctx, req.Args, out, out, &mountEnv{notify: n, rt: rt, logFile: req.LogFile, sock: sock})
 	if err != nil {
 		fmt.Fprintf(out, "btfs mount: %v\n", err)
 	}
@@ -338,6 +352,7 @@ type mountEnv struct {
 	notify  *notifier
 	rt      *sharedRuntime
 	logFile string
+	sock    string // the process's control socket
 }
 
 // awaitOutcome reads progress lines, then the outcome ("mounted ..." or

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -338,16 +339,35 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, st Storage, opts TorrentOptio
 	return t, nil
 }
 
+// acceptLoop takes incoming connections until the client closes. Running
+// out of file descriptors (a flood of connections) is not the end: it backs
+// off, 5 ms doubling to 1 s, and accepts again once descriptors are free.
 func (c *Client) acceptLoop(ln net.Listener) {
+	var delay time.Duration
 	for {
 		conn, err := ln.Accept()
-		if err != nil {
-			if c.ctx.Err() == nil {
-				c.log.Warn("accept stopped", "listener", ln.Addr(), "err", err)
+		switch {
+		case err == nil:
+			delay = 0
+			c.wg.Go(func() { c.handleIncoming(conn) })
+			continue
+		case c.ctx.Err() != nil || errors.Is(err, net.ErrClosed):
+			return
+		case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+			errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ECONNABORTED):
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			if delay == time.Second || delay == 5*time.Millisecond {
+				c.log.Warn("accept failing; backing off", "listener", ln.Addr(), "delay", delay, "err", err)
 			}
+			select {
+			case <-time.After(delay):
+			case <-c.ctx.Done():
+				return
+			}
+		default:
+			c.log.Warn("accept stopped", "listener", ln.Addr(), "err", err)
 			return
 		}
-		c.wg.Go(func() { c.handleIncoming(conn) })
 	}
 }
 

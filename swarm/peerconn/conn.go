@@ -30,10 +30,17 @@ const (
 	DefaultReadIdle     = 3 * time.Minute // peers send keep-alives every 2 minutes
 	DefaultKeepAlive    = 90 * time.Second
 	DefaultMaxOutbox    = 4096
+	// DefaultIdleClose is how long a peer may send nothing but
+	// keep-alives (libtorrent's inactivity timeout is the same).
+	DefaultIdleClose = 10 * time.Minute
 )
 
 // ErrOutboxFull ends a connection whose peer does not read what we send.
 var ErrOutboxFull = errors.New("peer connection: outbox full: the peer is not reading")
+
+// ErrIdle ends a connection on which the peer sent nothing but
+// keep-alives (or nothing) for IdleClose.
+var ErrIdle = errors.New("peer connection: idle: nothing but keep-alives for too long")
 
 // BlockSource serves the blocks peers ask for.
 type BlockSource interface {
@@ -68,8 +75,11 @@ type Config struct {
 	// Pool recycles block payload buffers; nil allocates each one.
 	Pool *Pool
 
-	WriteTimeout, ReadIdle, KeepAlive time.Duration
-	MaxOutbox                         int // messages (not counting queued blocks)
+	// ReadIdle bounds each message's arrival (a slow trickle of bytes
+	// ends the connection); IdleClose bounds the time with nothing but
+	// keep-alives.
+	WriteTimeout, ReadIdle, KeepAlive, IdleClose time.Duration
+	MaxOutbox                                    int // messages (not counting queued blocks)
 }
 
 // item is one thing the writer sends: a message, or (serve) a block it
@@ -110,6 +120,9 @@ func New(ctx context.Context, conn net.Conn, cfg Config) *Conn {
 	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.IdleClose <= 0 {
+		cfg.IdleClose = DefaultIdleClose
 	}
 	if cfg.MaxOutbox <= 0 {
 		cfg.MaxOutbox = DefaultMaxOutbox
@@ -213,9 +226,14 @@ func (c *Conn) closeWith(err error) {
 // ReadLoop decodes messages and delivers them until the connection ends.
 func (c *Conn) ReadLoop() {
 	r := wire.NewReader(bufio.NewReaderSize(c.conn, 64*1024), c.cfg.Limits)
+	lastMsg := time.Now()
 	for {
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.ReadIdle))
 		m, err := r.Read()
+		if err == nil && m.KeepAlive && time.Since(lastMsg) > c.cfg.IdleClose {
+			err = ErrIdle
+			c.closeWith(err)
+		}
 		if err != nil {
 			if cause := c.cause.Load(); cause != nil {
 				err = *cause
@@ -227,6 +245,7 @@ func (c *Conn) ReadLoop() {
 		if m.KeepAlive {
 			continue
 		}
+		lastMsg = time.Now()
 		switch m.ID {
 		case wire.Piece:
 			if c.cfg.Down != nil {

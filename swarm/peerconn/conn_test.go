@@ -218,3 +218,29 @@ func TestReadIdle(t *testing.T) {
 type nopConn struct{ net.Conn }
 
 func (nopConn) Close() error { return nil }
+
+// TestIdleConnectionCloses: a peer that sends nothing but keep-alives is
+// disconnected once IdleClose has passed without a real message.
+func TestIdleConnectionCloses(t *testing.T) {
+	h := newHarness(t, Config{IdleClose: 300 * time.Millisecond})
+	h.send(t, wire.Message{ID: wire.Interested}) // a real message first
+	if ev := <-h.events; ev.Err != nil || ev.Msg.ID != wire.Interested {
+		t.Fatalf("first event %+v", ev)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-h.events:
+			if !errors.Is(ev.Err, ErrIdle) {
+				t.Fatalf("event %+v, want ErrIdle", ev)
+			}
+			return
+		case <-tick.C:
+			_, _ = h.peer.Write([]byte{0, 0, 0, 0}) // keep-alive
+		case <-deadline:
+			t.Fatal("a connection with only keep-alives was not closed")
+		}
+	}
+}

@@ -149,6 +149,13 @@ func (s *Store) Reserved() int64 {
 	return s.reserved
 }
 
+// Usage returns the bytes held and reserved, read together.
+func (s *Store) Usage() (held, reserved int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes, s.reserved
+}
+
 // Max returns the budget in bytes.
 func (s *Store) Max() int64 { return s.max }
 

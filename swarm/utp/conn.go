@@ -76,7 +76,7 @@ type Conn struct {
 	outgoing bool
 	mss      int
 
-	rdl, wdl     deadline
+	deadlines                  // read and write
 	readC        chan struct{} // signalled when Read may make progress
 	writeC       chan struct{} // signalled when Write may make progress
 	establishedC chan struct{} // closed when a dialed connection is up
@@ -279,8 +279,7 @@ func (c *Conn) Close() error {
 	c.appClosed = true
 	close(c.closedC)
 	c.lingering.Store(true)
-	c.rdl.stop()
-	c.wdl.stop()
+	c.deadlines.stop()
 	c.releaseRead()
 	now := time.Now()
 	switch c.state {
@@ -333,22 +332,6 @@ func (c *Conn) LocalAddr() net.Addr { return c.s.Addr() }
 
 // RemoteAddr returns the peer's UDP address.
 func (c *Conn) RemoteAddr() net.Addr { return c.udpRaddr }
-
-func (c *Conn) SetDeadline(t time.Time) error {
-	c.rdl.set(t)
-	c.wdl.set(t)
-	return nil
-}
-
-func (c *Conn) SetReadDeadline(t time.Time) error {
-	c.rdl.set(t)
-	return nil
-}
-
-func (c *Conn) SetWriteDeadline(t time.Time) error {
-	c.wdl.set(t)
-	return nil
-}
 
 func (c *Conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "utp", Source: c.s.Addr(), Addr: c.udpRaddr, Err: err}

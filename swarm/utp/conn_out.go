@@ -144,21 +144,35 @@ func (c *Conn) windowAllows(size int, now time.Time) bool {
 	return true
 }
 
-// transmit sends (or resends) p with a fresh header, through bt if it is
-// not nil.
-func (c *Conn) transmit(bt *batch, p *outPacket, now time.Time) {
-	h := header{
-		typ:    p.typ,
+// header returns the header of a packet of type typ and sequence number
+// seq sent now on an established connection: our send id, clocks, window
+// and ack.
+func (c *Conn) header(typ uint8, seq uint16, now time.Time) header {
+	return header{
+		typ:    typ,
 		connID: c.sendID,
 		ts:     c.s.micro(now),
 		tsDiff: c.replyMicro,
 		wnd:    c.recvWindow(),
-		seq:    p.seq,
+		seq:    seq,
 		ack:    c.ackNr,
 	}
+}
+
+// stamp writes a fresh header into queued packet p and returns its bytes;
+// the window it advertises is remembered as the last one the peer got.
+func (c *Conn) stamp(p *outPacket, now time.Time) []byte {
+	h := c.header(p.typ, p.seq, now)
 	b := (*p.buf)[:headerLen+p.size]
 	putHeader(b, &h)
-	c.emit(bt, b)
+	c.lastAdvWnd = h.wnd
+	return b
+}
+
+// transmit sends (or resends) p with a fresh header, through bt if it is
+// not nil.
+func (c *Conn) transmit(bt *batch, p *outPacket, now time.Time) {
+	c.emit(bt, c.stamp(p, now))
 	if p.needResend {
 		p.needResend = false
 		c.resends--
@@ -178,21 +192,12 @@ func (c *Conn) transmit(bt *batch, p *outPacket, now time.Time) {
 	if len(c.ooo) == 0 {
 		c.ackPending = false // the packet carries the ack; a selective ack needs an ST_STATE
 	}
-	c.lastAdvWnd = h.wnd
 }
 
 // sendState sends an ST_STATE: an ack, with a selective ack if packets
 // arrived out of order.
 func (c *Conn) sendState(now time.Time) {
-	h := header{
-		typ:    stState,
-		connID: c.sendID,
-		ts:     c.s.micro(now),
-		tsDiff: c.replyMicro,
-		wnd:    c.recvWindow(),
-		seq:    c.seqNr,
-		ack:    c.ackNr,
-	}
+	h := c.header(stState, c.seqNr, now)
 	var mask [maxSACKBytes]byte
 	if len(c.ooo) > 0 {
 		h.sack = c.buildSACK(mask[:])
@@ -258,14 +263,8 @@ func (c *Conn) sendSyn(now time.Time) {
 }
 
 func (c *Conn) sendReset(now time.Time) {
-	h := header{
-		typ:    stReset,
-		connID: c.sendID,
-		ts:     c.s.micro(now),
-		tsDiff: c.replyMicro,
-		seq:    c.seqNr,
-		ack:    c.ackNr,
-	}
+	h := c.header(stReset, c.seqNr, now)
+	h.wnd = 0
 	var b [headerLen]byte
 	putHeader(b[:], &h)
 	c.s.send(b[:], c.raddr)
@@ -275,15 +274,7 @@ func (c *Conn) sendReset(now time.Time) {
 // last packet the peer acknowledged: a duplicate, which it acknowledges
 // again, proving it is alive.
 func (c *Conn) sendKeepAlive(now time.Time) {
-	h := header{
-		typ:    stData,
-		connID: c.sendID,
-		ts:     c.s.micro(now),
-		tsDiff: c.replyMicro,
-		wnd:    c.recvWindow(),
-		seq:    c.seqNr - 1,
-		ack:    c.ackNr,
-	}
+	h := c.header(stData, c.seqNr-1, now)
 	var b [headerLen]byte
 	putHeader(b[:], &h)
 	c.s.send(b[:], c.raddr)
@@ -311,18 +302,7 @@ func (c *Conn) sendProbe(now time.Time) {
 		if !p.inFlight() {
 			continue
 		}
-		h := header{
-			typ:    p.typ,
-			connID: c.sendID,
-			ts:     c.s.micro(now),
-			tsDiff: c.replyMicro,
-			wnd:    c.recvWindow(),
-			seq:    p.seq,
-			ack:    c.ackNr,
-		}
-		b := (*p.buf)[:headerLen+p.size]
-		putHeader(b, &h)
-		c.s.send(b, c.raddr)
+		c.s.send(c.stamp(p, now), c.raddr)
 		p.tx++ // no RTT sample from it
 		c.stats.resent++
 		c.stats.probes++

@@ -74,3 +74,36 @@ func (d *deadline) stop() {
 		d.timer = nil
 	}
 }
+
+// deadlines are a connection's read and write deadlines, with the
+// net.Conn / net.PacketConn methods that set them.
+type deadlines struct {
+	rdl, wdl deadline
+}
+
+// SetDeadline sets both deadlines.
+func (d *deadlines) SetDeadline(t time.Time) error {
+	d.rdl.set(t)
+	d.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the read deadline.
+func (d *deadlines) SetReadDeadline(t time.Time) error {
+	d.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline; for the DHT's view of the
+// socket it is honoured before a write starts (UDP writes do not block for
+// long once started).
+func (d *deadlines) SetWriteDeadline(t time.Time) error {
+	d.wdl.set(t)
+	return nil
+}
+
+// stop stops both deadlines' timers.
+func (d *deadlines) stop() {
+	d.rdl.stop()
+	d.wdl.stop()
+}

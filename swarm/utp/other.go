@@ -4,7 +4,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"time"
 )
 
 // otherConn is the Mux's view for the datagrams that are not uTP.
@@ -13,7 +12,7 @@ type otherConn struct {
 	q         chan datagram
 	closed    chan struct{}
 	closeOnce sync.Once
-	rdl, wdl  deadline
+	deadlines // read and write
 
 	dropMu  sync.Mutex // guards dropped between the Mux's reader and Dropped
 	dropped uint64
@@ -79,8 +78,7 @@ func (o *otherConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 func (o *otherConn) Close() error {
 	o.closeOnce.Do(func() {
 		close(o.closed)
-		o.rdl.stop()
-		o.wdl.stop()
+		o.deadlines.stop()
 	})
 	return nil
 }
@@ -95,24 +93,6 @@ func (o *otherConn) isClosed() bool {
 }
 
 func (o *otherConn) LocalAddr() net.Addr { return o.m.pc.LocalAddr() }
-
-func (o *otherConn) SetDeadline(t time.Time) error {
-	o.rdl.set(t)
-	o.wdl.set(t)
-	return nil
-}
-
-func (o *otherConn) SetReadDeadline(t time.Time) error {
-	o.rdl.set(t)
-	return nil
-}
-
-// SetWriteDeadline is honoured before a write starts; UDP writes do not
-// block for long once started.
-func (o *otherConn) SetWriteDeadline(t time.Time) error {
-	o.wdl.set(t)
-	return nil
-}
 
 // Dropped returns the number of datagrams dropped because the queue was full.
 func (o *otherConn) Dropped() uint64 {

@@ -103,19 +103,25 @@ func (c *Pieces) Reserve(n int64) { c.mem.Reserve(n) }
 func (c *Pieces) Release(n int64) { c.mem.Release(n) }
 
 // Watch makes f learn of pieces that may have left the cache: evicted
-// from memory or dropped from disk. A piece evicted from memory may still
-// be on disk: f's caller checks Has. f is called with a cache lock held:
-// it must return at once and not call the cache. stop ends it.
+// from memory while the disk tier does not hold them, or dropped from disk
+// (memory may still hold those: f's caller checks Has, as a piece can also
+// come back at once). f is called with a cache lock held: it must return at
+// once and not call the cache. stop ends it.
 func (c *Pieces) Watch(f func(piece int)) (stop func()) {
-	stopMem := c.mem.Watch(c.ih, f)
-	if c.disk != nil {
-		c.disk.OnDrop(f)
+	if c.disk == nil {
+		return c.mem.Watch(c.ih, f)
 	}
+	// Lock order: memory's, then disk's (Has); the disk tier's callback
+	// runs under its own lock, so it cannot look at memory.
+	stopMem := c.mem.Watch(c.ih, func(i int) {
+		if !c.disk.Has(i) {
+			f(i)
+		}
+	})
+	c.disk.OnDrop(f)
 	return func() {
 		stopMem()
-		if c.disk != nil {
-			c.disk.OnDrop(nil)
-		}
+		c.disk.OnDrop(nil)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/btfs/btfs/cache/disk"
@@ -193,5 +194,50 @@ func BenchmarkReadBlockDisk(b *testing.B) {
 		if ok, err := p.ReadBlock(i%n, (i/n%64)*len(buf), buf); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
+	}
+}
+
+// TestWatchReportsPiecesThatLeave: with a disk tier, a piece evicted from
+// memory that the disk holds has not left the cache (no report, nor when
+// Put replaces a piece's unchecked bytes on disk); a piece the disk drops
+// (found bad) is reported, and without a disk tier every eviction is.
+func TestWatchReportsPiecesThatLeave(t *testing.T) {
+	const pl, n = 4096, 8
+	dt := newDiskTorrent(t, pl, n)
+	dt.fill(t)
+	dt.corrupt(t, 6)
+	_, tr := dt.open(t)
+	mem := New(2 * pl) // two pieces
+	p := mem.Pieces(dt.ih, tr, func(int) int { return pl })
+	var gone []int
+	stop := p.Watch(func(i int) { gone = append(gone, i) })
+	defer stop()
+	for i := range 4 { // on disk too: evicting them from memory loses nothing
+		if err := p.Put(i, dt.piece(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(gone) != 0 {
+		t.Fatalf("pieces held on disk reported gone: %v", gone)
+	}
+	mem.Put(p.key(7), dt.piece(7)) // on disk as well: removing it from memory loses nothing
+	mem.Remove(p.key(7))
+	if ok, err := p.ReadBlock(6, 0, make([]byte, 10)); ok || err != nil { // bad on disk: dropped
+		t.Fatalf("corrupt piece read: ok=%v err=%v", ok, err)
+	}
+	if !slices.Equal(gone, []int{6}) {
+		t.Fatalf("gone = %v, want [6] (the dropped piece only; 7 is still on disk)", gone)
+	}
+	memOnly := New(pl).Pieces([20]byte{2}, nil, func(int) int { return pl })
+	gone = nil
+	stop2 := memOnly.Watch(func(i int) { gone = append(gone, i) })
+	defer stop2()
+	for i := range 3 {
+		if err := memOnly.Put(i, dt.piece(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(gone, []int{0, 1}) {
+		t.Fatalf("memory only: gone = %v, want [0 1]", gone)
 	}
 }

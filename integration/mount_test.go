@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -148,15 +149,26 @@ func TestMountStreamsFromThreeSeeders(t *testing.T) {
 // command line (a leftover btfs or fusermount3).
 func assertNoStrayProcesses(t *testing.T, dir string) {
 	t.Helper()
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
+	// A process exits moments after its mount is gone: wait, bounded.
+	var stray []string
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		stray = stray[:0]
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err != nil {
+				continue
+			}
+			if strings.Contains(string(b), dir) {
+				stray = append(stray, fmt.Sprintf("process %s still running: %q", e.Name(), strings.ReplaceAll(string(b), "\x00", " ")))
+			}
 		}
-		if strings.Contains(string(b), dir) {
-			t.Errorf("process %s still running: %q", e.Name(), strings.ReplaceAll(string(b), "\x00", " "))
+		if len(stray) == 0 || time.Since(start) > 10*time.Second {
+			break
 		}
+	}
+	for _, s := range stray {
+		t.Error(s)
 	}
 }
 

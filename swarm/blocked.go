@@ -26,22 +26,8 @@ type BlockedRead struct {
 // at most maxBlockedReads of them. It returns nil once ctx is done or the
 // torrent has stopped.
 func (t *Torrent) BlockedReads(ctx context.Context) []BlockedRead {
-	c := make(chan []BlockedRead, 1)
-	select {
-	case t.cmdC <- func() { c <- t.blockedReads(time.Now()) }:
-	case <-ctx.Done():
-		return nil
-	case <-t.ctx.Done():
-		return nil
-	}
-	select {
-	case b := <-c:
-		return b
-	case <-ctx.Done():
-		return nil
-	case <-t.ctx.Done():
-		return nil
-	}
+	b, _ := ask(ctx, t, func() []BlockedRead { return t.blockedReads(time.Now()) })
+	return b
 }
 
 // blockedReads runs on the loop.

@@ -152,7 +152,7 @@ func (t *Torrent) handleFast(p *peer, m wire.Message) error {
 // updateInterest tells a peer whether it has something we lack.
 func (t *Torrent) updateInterest(p *peer) {
 	want := false
-	if !t.opts.Seed && !t.completed {
+	if !t.opts.Seed && !t.pieces.verified.Full() {
 		for i := range t.layout.NumPieces {
 			if p.bf.Has(i) && !t.pieces.verified.Has(i) {
 				want = true

@@ -28,16 +28,8 @@ const maxPeerStatus = 200
 // Peers returns the connected peers and the known addresses we tried,
 // connected first, at most maxPeerStatus of them, or nil if ctx ends first.
 func (t *Torrent) Peers(ctx context.Context) []PeerStatus {
-	c := make(chan []PeerStatus, 1)
-	if !t.do(func() { c <- t.peerStatus() }) {
-		return nil
-	}
-	select {
-	case ps := <-c:
-		return ps
-	case <-ctx.Done():
-		return nil
-	}
+	ps, _ := ask(ctx, t, t.peerStatus)
+	return ps
 }
 
 func (t *Torrent) peerStatus() []PeerStatus {

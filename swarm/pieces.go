@@ -180,8 +180,7 @@ func (t *Torrent) setState(i int, s pieceState) {
 		for p := range t.peers {
 			p.send(wire.Message{ID: wire.Have, Index: uint32(i)})
 		}
-		if t.pieces.verified.Full() && !t.completed {
-			t.completed = true
+		if t.pieces.verified.Full() {
 			t.signalComplete()
 			for p := range t.peers {
 				t.updateInterest(p)
@@ -191,12 +190,10 @@ func (t *Torrent) setState(i int, s pieceState) {
 	case s == stHeld: // found in storage at start
 		t.pk.Verified(i)
 		if t.pieces.verified.Full() {
-			t.completed = true
 			t.signalComplete()
 		}
 	case old == stHeld: // evicted, or bad on disk: fetch it again if wanted
 		t.pk.Missing(i)
-		t.completed = false
 		for p := range t.peers {
 			if p.bf.Has(i) && !p.amInterested {
 				t.updateInterest(p)

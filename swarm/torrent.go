@@ -97,7 +97,6 @@ type Torrent struct {
 	chokeIn    []choker.Peer
 	lastChoke  time.Time
 	nextCID    int
-	completed  bool
 }
 
 // knownPeer is an address we may dial, with back-off after failures.
@@ -108,7 +107,6 @@ type knownPeer struct {
 	next      time.Time
 	banned    bool
 	attempts  []Attempt // the last few tries, for status
-	way       way       // how the last connection was made
 }
 
 func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) *Torrent {
@@ -254,6 +252,28 @@ func (t *Torrent) do(f func()) bool {
 		return true
 	case <-t.ctx.Done():
 		return false
+	}
+}
+
+// ask runs f on t's loop and returns its result, or false when ctx ends
+// or the torrent stops first.
+func ask[T any](ctx context.Context, t *Torrent, f func() T) (T, bool) {
+	c := make(chan T, 1)
+	var zero T
+	select {
+	case t.cmdC <- func() { c <- f() }:
+	case <-ctx.Done():
+		return zero, false
+	case <-t.ctx.Done():
+		return zero, false
+	}
+	select {
+	case v := <-c:
+		return v, true
+	case <-ctx.Done():
+		return zero, false
+	case <-t.ctx.Done():
+		return zero, false
 	}
 }
 
@@ -412,7 +432,6 @@ func (t *Torrent) dial(a netip.AddrPort) {
 		if n := len(k.attempts) - maxAttempts; n > 0 {
 			k.attempts = append(k.attempts[:0], k.attempts[n:]...)
 		}
-		k.way = w
 		if err != nil {
 			k.fails++
 			k.next = time.Now().Add(backoff(k.fails))

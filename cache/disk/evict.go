@@ -63,8 +63,17 @@ func (c *Cache) victimLocked() *store {
 	return best
 }
 
-// dropLocked forgets a held piece and punches its hole.
+// dropLocked forgets a held piece, punches its hole, and tells the
+// torrent's watcher.
 func (c *Cache) dropLocked(st *store, piece int) {
+	c.forgetPieceLocked(st, piece)
+	if st.onDrop != nil {
+		st.onDrop(piece)
+	}
+}
+
+// forgetPieceLocked forgets a held piece and punches its hole.
+func (c *Cache) forgetPieceLocked(st *store, piece int) {
 	st.lru.Remove(st.elems[piece])
 	delete(st.elems, piece)
 	clearBit(st.held, piece)
@@ -82,9 +91,6 @@ func (c *Cache) dropLocked(st *store, piece int) {
 	}
 	if err != nil {
 		c.warnPunch(st, fmt.Errorf("piece %d: %w", piece, err))
-	}
-	if st.onDrop != nil {
-		st.onDrop(piece)
 	}
 }
 

@@ -178,7 +178,9 @@ func (t *Torrent) Put(piece int, data []byte) error {
 			c.mu.Unlock()
 			return nil
 		}
-		c.dropLocked(st, piece) // untrusted bytes from disk: replace them
+		// Untrusted bytes from disk: replaced by the verified ones at once
+		// (no drop to report; if the write fails, Put's error says so).
+		c.forgetPieceLocked(st, piece)
 	}
 	if st.writing[piece] || size > c.max || !c.makeRoomLocked(size) {
 		c.mu.Unlock()

@@ -11,10 +11,6 @@ import (
 	"sync"
 )
 
-// daemonEnv marks the background child of `btfs mount`; its value is the
-// number of the file descriptor on which the child reports readiness.
-const daemonEnv = "BTFS_DAEMON_READY_FD"
-
 // maxLogSize is the size above which a mount's log file is rotated at start.
 const maxLogSize = 10 << 20
 
@@ -42,37 +38,18 @@ func openLog(path string) (*os.File, error) {
 	return f, nil
 }
 
-// notifier reports the mount's progress, then its outcome once, to a
-// waiting parent.
+// notifier reports a mount's progress, then its outcome once, to the
+// `btfs mount` waiting for it on the user's btfs process's control
+// connection (which that process closes when the mount has ended). The
+// zero value, a foreground mount's, reports nothing.
 type notifier struct {
 	mu   sync.Mutex // separates progress callbacks from the final send
 	once sync.Once
-	f    io.WriteCloser // nil in the foreground or once the outcome is sent
+	f    io.Writer // nil in the foreground or once the outcome is sent
 }
 
-// connNotifier reports to a `btfs mount` that handed its mount to the
-// user's btfs process, over its control connection.
-func connNotifier(c io.Writer) *notifier { return &notifier{f: keepOpen{c}} }
-
-// keepOpen is a writer whose Close leaves the connection open: the user's
-// btfs process closes a mount's connection when the mount has ended.
-type keepOpen struct{ io.Writer }
-
-func (keepOpen) Close() error { return nil }
-
-// readyNotifier returns the notifier for this process: live when started
-// by daemonize, a no-op otherwise.
-func readyNotifier() *notifier {
-	n := &notifier{}
-	if v := os.Getenv(daemonEnv); v != "" {
-		var fd int
-		if _, err := fmt.Sscan(v, &fd); err == nil && fd > 2 {
-			n.f = os.NewFile(uintptr(fd), "ready")
-		}
-		os.Unsetenv(daemonEnv)
-	}
-	return n
-}
+// connNotifier reports over a control connection.
+func connNotifier(c io.Writer) *notifier { return &notifier{f: c} }
 
 func (n *notifier) send(line string) {
 	n.once.Do(func() {
@@ -82,7 +59,6 @@ func (n *notifier) send(line string) {
 			return
 		}
 		fmt.Fprintln(n.f, strings.ReplaceAll(line, "\n", " "))
-		n.f.Close()
 		n.f = nil
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -39,11 +38,8 @@ type libraryConfig struct {
 	browseOnly          bool
 	allowOther          bool
 	readTimeout         time.Duration
-	rt                  *sharedRuntime // inside the user's btfs process; nil alone
-	logFile             string         // inside the user's btfs process: this mount's log
-	sock                string         // inside the user's btfs process: its control socket
+	env                 *mountEnv // the runtime, the outcome's notifier, log and control socket
 	log                 *slog.Logger
-	notify              *notifier
 }
 
 // libTorrent is one torrent of a library: the file it came from and what
@@ -101,46 +97,21 @@ func mountLibrary(ctx context.Context, cfg libraryConfig, stdout io.Writer) erro
 		log.Warn("no status socket", "err", err)
 	default:
 		defer srv.Close()
-		if cfg.logFile != "" {
-			srv.logFile, srv.daemon = cfg.logFile, cfg.sock
-		}
+		srv.logFile, srv.daemon = cfg.env.logFile, cfg.env.sock
 	}
-	// Alone, the library has its own client, memory budget and disk
-	// cache; inside the user's btfs process it shares the process's.
-	var cl *swarm.Client
-	closeClient := func() {}
-	if cfg.rt != nil {
-		cl, err = cfg.rt.client(cfg.nf, log, cfg.cacheDir)
-	} else {
-		cl, err = cfg.nf.newClient(log, cfg.cacheDir)
-		closeClient = func() { cl.Close() }
-	}
+	rt := cfg.env.rt
+	cl, err := rt.client(cfg.nf, log, cfg.cacheDir)
 	if err != nil {
 		return err
 	}
-	l := &library{cfg: cfg, cl: cl, m: &metrics{},
+	l := &library{cfg: cfg, cl: cl, store: rt.memory(cfg.memCache), m: &metrics{},
 		torrents: map[string]*libTorrent{}, bad: map[string]time.Time{}, fetching: map[string]bool{}}
-	if cfg.rt != nil {
-		l.store = cfg.rt.memory(cfg.memCache)
-	} else {
-		l.store = cache.New(cfg.memCache)
-		if os.Getenv("GOMEMLIMIT") == "" {
-			debug.SetMemoryLimit(cfg.memCache + 40<<20)
-		}
-	}
 	if cfg.cacheSize > 0 {
-		opts := disk.Options{Dir: cfg.cacheDir, MaxBytes: cfg.cacheSize, Logger: log}
-		var dc *disk.Cache
-		if cfg.rt != nil {
-			dc, err = cfg.rt.disk(ctx, opts)
-		} else if dc, err = disk.Open(ctx, opts); err == nil {
-			defer dc.Close()
-		}
+		dc, err := rt.disk(ctx, disk.Options{Dir: cfg.cacheDir, MaxBytes: cfg.cacheSize, Logger: log})
 		switch {
 		case errors.Is(err, disk.ErrLocked):
 			log.Warn("disk cache in use by another btfs process; caching in memory only", "dir", cfg.cacheDir)
 		case err != nil:
-			closeClient()
 			return fmt.Errorf("disk cache: %w", err)
 		default:
 			l.dc = dc
@@ -180,7 +151,6 @@ func mountLibrary(ctx context.Context, cfg libraryConfig, stdout io.Writer) erro
 		cancel()
 		wg.Wait()
 		l.closeAll()
-		closeClient()
 		close(closed)
 	}()
 	ready := make(chan struct{})
@@ -189,7 +159,7 @@ func mountLibrary(ctx context.Context, cfg libraryConfig, stdout io.Writer) erro
 		case <-ready:
 			n := len(lib.Names())
 			fmt.Fprintf(stdout, "mounted library %s at %s (%d torrents, port %d)\n", src, dir, n, cl.Port())
-			cfg.notify.ok(fmt.Sprintf("mounted library %s at %s (%d torrents)", src, dir, n))
+			cfg.env.notify.ok(fmt.Sprintf("mounted library %s at %s (%d torrents)", src, dir, n))
 		case <-mctx.Done():
 		}
 	}()

@@ -5,10 +5,6 @@ import (
 	"sync"
 )
 
-// logFileEnv names the log file of a background mount, so the child can
-// keep it bounded.
-const logFileEnv = "BTFS_LOG_FILE"
-
 // rotatingLog appends to a file and, once it passes max bytes, renames it
 // to path.1 (replacing the previous one) and starts a new file: a mount's
 // log never grows past about 2 x max on disk.

@@ -11,13 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/btfs/btfs/cache"
 	"github.com/btfs/btfs/cache/disk"
 	btfs "github.com/btfs/btfs/fs"
 	"github.com/btfs/btfs/swarm"
@@ -69,7 +67,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if fuseOpts.nonEmpty {
 		*allowNonEmpty = true
 	}
-	if !foreground && os.Getenv(daemonEnv) == "" && env == nil {
+	if !foreground && env == nil {
 		abs := map[string]string{}
 		if d, err := filepath.Abs(pos[1]); err == nil {
 			abs[pos[1]] = d
@@ -94,10 +92,14 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		}
 		return viaDaemon(args, abs, *cacheDir, lf, stdout, stderr)
 	}
-	notify := readyNotifier()
-	if env != nil {
-		notify = env.notify
+	if env == nil {
+		// A foreground mount: the client, memory budget and disk cache
+		// are its own.
+		rt := &sharedRuntime{}
+		defer rt.close()
+		env = &mountEnv{notify: &notifier{}, rt: rt}
 	}
+	notify := env.notify
 	defer func() {
 		if err != nil {
 			err = mountHint(err, *allowOther)
@@ -111,13 +113,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		}
 		nf.port = p
 	}
-	logOut := stderr
-	if p := os.Getenv(logFileEnv); p != "" { // set by daemonize only (readyNotifier has unset daemonEnv)
-		if rl, err := newRotatingLog(p, maxLogSize); err == nil {
-			logOut = rl // a background mount's log stays bounded
-		}
-	}
-	log, err := newLogger(logOut, nf.logLevel)
+	log, err := newLogger(stderr, nf.logLevel)
 	if err != nil {
 		return err
 	}
@@ -144,8 +140,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		// A library: every .torrent and .magnet file in the directory.
 		return mountLibrary(ctx, libraryConfig{
 			src: pos[0], dir: pos[1], nf: &nf, memCache: memCache.n, cacheSize: cacheSize.n, cacheDir: *cacheDir,
-			readahead: *readahead, prefetch: pf, browseOnly: *browseOnly, allowOther: *allowOther, log: log, notify: notify,
-			readTimeout: *readTimeout, rt: envRuntime(env), logFile: envLogFile(env), sock: envSock(env),
+			readahead: *readahead, prefetch: pf, browseOnly: *browseOnly, allowOther: *allowOther, log: log,
+			readTimeout: *readTimeout, env: env,
 		}, stdout)
 	}
 	src, err := openSource(ctx, pos[0])
@@ -179,21 +175,12 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		log.Warn("no status socket", "err", err)
 	default:
 		defer srv.Close()
-		if env != nil {
-			srv.logFile, srv.daemon = env.logFile, env.sock
-		}
+		srv.logFile, srv.daemon = env.logFile, env.sock
 	}
 
-	// Inside the user's btfs process the client, the memory budget and
-	// the disk cache are the process's, shared with its other mounts.
-	var cl *swarm.Client
-	closeClient := func() {}
-	if env != nil {
-		cl, err = env.rt.client(&nf, log, *cacheDir)
-	} else {
-		cl, err = nf.newClient(log, *cacheDir)
-		closeClient = func() { cl.Close() }
-	}
+	// The client, the memory budget and the disk cache are the runtime's:
+	// the user's btfs process shares them among its mounts.
+	cl, err := env.rt.client(&nf, log, *cacheDir)
 	if err != nil {
 		return err
 	}
@@ -210,7 +197,6 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	if err != nil {
-		closeClient()
 		return err
 	}
 	if src.mi == nil {
@@ -218,23 +204,15 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	var dt *disk.Torrent
 	if cacheSize.n > 0 {
-		opts := disk.Options{Dir: *cacheDir, MaxBytes: cacheSize.n, Logger: log}
-		var dc *disk.Cache
-		if env != nil {
-			dc, err = env.rt.disk(ctx, opts)
-		} else if dc, err = disk.Open(ctx, opts); err == nil {
-			defer dc.Close()
-		}
+		dc, err := env.rt.disk(ctx, disk.Options{Dir: *cacheDir, MaxBytes: cacheSize.n, Logger: log})
 		switch {
 		case errors.Is(err, disk.ErrLocked):
 			log.Warn("disk cache in use by another btfs process; caching in memory only", "dir", *cacheDir)
 		case err != nil:
-			closeClient()
 			return fmt.Errorf("disk cache: %w", err)
 		default:
 			dt, err = dc.Torrent(mi.InfoHash, disk.Meta{Name: mi.Info.Name, PieceLength: mi.Info.PieceLength, Length: mi.Info.Length, Hashes: mi.Info.Pieces})
 			if err != nil {
-				closeClient()
 				return fmt.Errorf("disk cache: %w", err)
 			}
 			defer dt.Close()
@@ -247,27 +225,12 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	// a soft limit makes Go's GC work harder as the process approaches it
 	// instead of doubling the heap.
 	backlog := min(64<<20, memCache.n/4)
-	var store *cache.Store
-	if env != nil {
-		store = env.rt.memory(memCache.n)
-	} else {
-		store = cache.New(memCache.n)
-		if os.Getenv("GOMEMLIMIT") == "" {
-			debug.SetMemoryLimit(memCache.n + 40<<20)
-		}
-	}
-	pieces := store.Pieces(mi.InfoHash, dt, mi.Info.Layout().PieceSize)
+	pieces := env.rt.memory(memCache.n).Pieces(mi.InfoHash, dt, mi.Info.Layout().PieceSize)
 	t, err := cl.AddTorrent(mi, pieces, swarm.TorrentOptions{
 		Peers: append(met, nf.peers...), Readahead: min(*readahead<<20, memCache.n/4), Prefetch: pf, Backlog: backlog,
 	})
 	if err != nil {
-		closeClient()
 		return err
-	}
-	// Stopping this mount's engine: the torrent, or (alone) the client.
-	stopEngine := func() { cl.Close() }
-	if env != nil {
-		stopEngine = func() { t.Close() }
 	}
 	mtime := mi.CreationDate
 	if mtime.IsZero() {
@@ -282,7 +245,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		mctx, stop := context.WithCancel(context.Background())
 		defer stop()
 		if err := serveMetrics(mctx, *metricsAddr, t, m, log); err != nil {
-			stopEngine()
+			t.Close()
 			return err
 		}
 	}
@@ -301,7 +264,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 			fmt.Fprintln(stdout, "unmounting")
 		case <-mctx.Done():
 		}
-		stopEngine()
+		t.Close()
 		close(closed)
 		cancel()
 	}()
@@ -402,22 +365,6 @@ func startCPUProfile(path string) (func(), error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-// envRuntime is env's shared runtime, or nil outside the user's btfs process.
-func envRuntime(env *mountEnv) *sharedRuntime {
-	if env == nil {
-		return nil
-	}
-	return env.rt
-}
-
-// envLogFile is the log file of a mount inside the user's btfs process.
-func envLogFile(env *mountEnv) string {
-	if env == nil {
-		return ""
-	}
-	return env.logFile
-}
-
 // cleanStaleMount lazily unmounts a btfs mount on dir whose process is
 // gone (it crashed or was killed): such a mount only answers "transport
 // endpoint is not connected" and would make the mountpoint look busy. A
@@ -437,12 +384,4 @@ func cleanStaleMount(dir string, log *slog.Logger) {
 		return
 	}
 	log.Warn("unmounted a btfs mount left by a process that died", "dir", abs)
-}
-
-// envSock is the control socket of the user's btfs process running a mount.
-func envSock(env *mountEnv) string {
-	if env == nil {
-		return ""
-	}
-	return env.sock
 }

@@ -171,8 +171,7 @@ func listenStatus(absDir string) (*statusServer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("status socket directory: %w", err)
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
+	if answers(path) {
 		return nil, fmt.Errorf("mountpoint %s: %w: another btfs process serves it", absDir, errBusy)
 	}
 	_ = os.Remove(path)
@@ -189,7 +188,7 @@ func listenStatus(absDir string) (*statusServer, error) {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	// daemonize names the log of a background mount.
-	return &statusServer{ln: ln, path: path, dir: absDir, logFile: os.Getenv(logFileEnv), stop: make(chan struct{})}, nil
+	return &statusServer{ln: ln, path: path, dir: absDir, stop: make(chan struct{})}, nil
 }
 
 // accept answers each connection with one JSON document: whatever the
@@ -638,7 +637,7 @@ func cmdUnmount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		// A process serving other mounts still takes new ones on its
 		// control socket; one whose last mount this was has closed it
 		// and is exiting: wait for that too.
-		for processAlive(pid) && (statusAnswers(abs) || daemon != "" && !controlAnswers(daemon)) {
+		for processAlive(pid) && (statusAnswers(abs) || daemon != "" && !answers(daemon)) {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("unmounted %s, but its btfs process %d still serves it after 10 s", abs, pid)
 			}
@@ -726,18 +725,12 @@ func pendingMounts(known []string) []string {
 
 // statusAnswers reports whether a btfs process still answers status
 // queries for the mount of absDir.
-func statusAnswers(absDir string) bool {
-	c, err := net.DialTimeout("unix", socketPath(absDir), time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
+func statusAnswers(absDir string) bool { return answers(socketPath(absDir)) }
 
-// controlAnswers reports whether the user's btfs process listens on its
-// control socket (it stops when its last mount is gone).
-func controlAnswers(sock string) bool {
+// answers reports whether a process listens on the unix socket sock (a
+// mount's status socket; the user's btfs process's control socket, which
+// it closes when its last mount is gone).
+func answers(sock string) bool {
 	c, err := net.DialTimeout("unix", sock, time.Second)
 	if err != nil {
 		return false

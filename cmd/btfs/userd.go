@@ -107,7 +107,9 @@ func daemonSocket(cacheDir string) string {
 	if err != nil {
 		abs = cacheDir
 	}
-	return filepath.Join(filepath.Dir(socketPath("/")), "daemon-"+mountID(abs, 16)+".sock")
+	// Not *.sock: those are mounts' status sockets, which `btfs status`
+	// queries one by one.
+	return filepath.Join(filepath.Dir(socketPath("/")), "daemon-"+mountID(abs, 16)+".ctl")
 }
 
 // viaDaemon hands a mount to the user's btfs process, starting it if
@@ -190,8 +192,9 @@ type sharedRuntime struct {
 	cl    *swarm.Client
 	store *cache.Store
 	dc    *disk.Cache
-	dcErr error
-	dcSet bool
+	dcErr error // disk opened and failed (dc and dcErr both nil: not opened yet)
+	// lockWait is how long disk waits for a lock another process holds.
+	lockWait time.Duration
 }
 
 func (rt *sharedRuntime) client(nf *netFlags, log *slog.Logger, cacheDir string) (*swarm.Client, error) {
@@ -222,15 +225,12 @@ func (rt *sharedRuntime) memory(n int64) *cache.Store {
 func (rt *sharedRuntime) disk(ctx context.Context, opts disk.Options) (*disk.Cache, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if !rt.dcSet {
+	if rt.dc == nil && rt.dcErr == nil {
 		rt.dc, rt.dcErr = disk.Open(ctx, opts)
-		// A process for this cache that is exiting (its last mount just
-		// went) lets go of the lock within moments.
-		for deadline := time.Now().Add(3 * time.Second); errors.Is(rt.dcErr, disk.ErrLocked) && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(rt.lockWait); errors.Is(rt.dcErr, disk.ErrLocked) && time.Now().Before(deadline); {
 			time.Sleep(100 * time.Millisecond)
 			rt.dc, rt.dcErr = disk.Open(ctx, opts)
 		}
-		rt.dcSet = true
 	}
 	return rt.dc, rt.dcErr
 }
@@ -263,8 +263,7 @@ func cmdMountDaemon(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
 		return fmt.Errorf("control socket directory: %w", err)
 	}
-	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
-		c.Close()
+	if answers(sock) {
 		return nil // another one serves this cache directory
 	}
 	_ = os.Remove(sock)
@@ -272,7 +271,9 @@ func cmdMountDaemon(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
-	rt := &sharedRuntime{}
+	// A process for this cache that is exiting (its last mount just went)
+	// lets go of the disk cache's lock within moments.
+	rt := &sharedRuntime{lockWait: 3 * time.Second}
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

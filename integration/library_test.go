@@ -3,7 +3,9 @@ package integration
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -101,5 +103,32 @@ func TestLibraryMount(t *testing.T) {
 		if e.Name != "docs" && e.Name != "film" || e.Pieces == 0 || e.InfoHash == "" {
 			t.Errorf("library entry %+v", e)
 		}
+	}
+}
+
+// TestLibraryBlockedReadInStatus: a read blocked on a torrent of a library
+// shows in `btfs status` with its path below the mount.
+func TestLibraryBlockedReadInStatus(t *testing.T) {
+	requireFUSE(t)
+	torrent, rel := unseeded(t) // lonely/f.bin, nobody seeds it
+	lib := t.TempDir()
+	copyFile(t, torrent, filepath.Join(lib, "lonely.torrent"))
+	m, mnt := mountTorrent(t, lib)
+	dd := exec.Command("dd", "if="+filepath.Join(mnt, rel), "of=/dev/null", "bs=4096", "count=1", "skip=32", "iflag=direct")
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ddDone := make(chan error, 1)
+	go func() { ddDone <- dd.Wait() }()
+	// An O_DIRECT read cannot be killed while it waits: the mount goes
+	// first, which fails it.
+	t.Cleanup(func() {
+		m.stop(syscall.SIGTERM, 10*time.Second)
+		_ = dd.Process.Kill()
+		<-ddDone
+	})
+	st := waitStall(t, mnt, "one blocked read", func(st stallStatus) bool { return len(st.BlockedReads) == 1 })
+	if b := st.BlockedReads[0]; b.Path != rel || b.Offset != 32*4096 || b.Piece != 2 {
+		t.Fatalf("blocked read %+v, want %s at %d, piece 2", b, rel, 32*4096)
 	}
 }

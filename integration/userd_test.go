@@ -2,7 +2,6 @@ package integration
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -28,12 +27,7 @@ func TestTwoMountsOneProcess(t *testing.T) {
 	mntA, mntB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
 	mount := func(tf, mnt string, extra ...string) {
 		t.Helper()
-		mkdir(t, mnt)
-		args := append([]string{"mount", "--bind", "127.0.0.1", "--port", "0", "--cache-dir", cache}, extra...)
-		t.Cleanup(func() { unmountQuietly(mnt) })
-		if out, errOut, code := runBtfs(t, append(args, tf, mnt)...); code != 0 {
-			t.Fatalf("btfs mount %s: exit %d: %s%s", tf, code, out, errOut)
-		}
+		mustDaemonMount(t, tf, mnt, append([]string{"--cache-dir", cache}, extra...)...)
 	}
 	mount(tfA, mntA, "--peer", "127.0.0.1:"+pa)
 	mount(tfB, mntB, "--peer", "127.0.0.1:"+pb)
@@ -102,16 +96,16 @@ func TestTwoMountsOneProcess(t *testing.T) {
 	readTree(t, filepath.Join(mntB, "beta"), srcB)
 }
 
-func mkdir(t *testing.T, dir string) {
+// mustDaemonMount creates mnt and mounts tf on it in the background
+// (daemonMount: cleanup included), failing the test if it does not work.
+func mustDaemonMount(t *testing.T, tf, mnt string, extra ...string) {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// unmountQuietly lazily unmounts dir if it is still a mount (cleanup).
-func unmountQuietly(dir string) {
-	_ = exec.Command("fusermount3", "-u", "-z", dir).Run()
+	if out, errOut, code := daemonMount(t, tf, mnt, extra...); code != 0 {
+		t.Fatalf("btfs mount %s: exit %d: %s%s", tf, code, out, errOut)
+	}
 }
 
 // TestCrashLeavesNoWedgedMount: the user's btfs process is killed (-9)
@@ -126,12 +120,8 @@ func TestCrashLeavesNoWedgedMount(t *testing.T) {
 	_, port := seed(t, tf, data)
 	cache := filepath.Join(t.TempDir(), "cache")
 	mnt := filepath.Join(t.TempDir(), "m")
-	mkdir(t, mnt)
-	t.Cleanup(func() { unmountQuietly(mnt) })
-	args := []string{"mount", "--bind", "127.0.0.1", "--port", "0", "--cache-dir", cache, "--peer", "127.0.0.1:" + port, tf, mnt}
-	if out, errOut, code := runBtfs(t, args...); code != 0 {
-		t.Fatalf("btfs mount: exit %d: %s%s", code, out, errOut)
-	}
+	flags := []string{"--cache-dir", cache, "--peer", "127.0.0.1:" + port}
+	mustDaemonMount(t, tf, mnt, flags...)
 	readTree(t, filepath.Join(mnt, "crash"), src)
 	st := statusJSON(t, mnt)
 	if err := syscall.Kill(st[0].PID, syscall.SIGKILL); err != nil {
@@ -145,9 +135,7 @@ func TestCrashLeavesNoWedgedMount(t *testing.T) {
 	if _, err := os.ReadDir(mnt); err == nil {
 		t.Fatal("the mount of a killed process still answers")
 	}
-	if out, errOut, code := runBtfs(t, args...); code != 0 {
-		t.Fatalf("btfs mount over the dead mount: exit %d: %s%s", code, out, errOut)
-	}
+	mustDaemonMount(t, tf, mnt, flags...) // over the dead mount
 	readTree(t, filepath.Join(mnt, "crash"), src)
 	if out, errOut, code := runBtfs(t, "unmount", mnt); code != 0 {
 		t.Fatalf("btfs unmount: exit %d: %s%s", code, out, errOut)

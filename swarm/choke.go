@@ -50,6 +50,7 @@ func (t *Torrent) unchokedInterested() int {
 func (t *Torrent) unchoke(p *peer) {
 	if p.amChoking {
 		p.amChoking = false
+		p.refused = 0
 		p.send(wire.Message{ID: wire.Unchoke})
 	}
 }

@@ -70,9 +70,16 @@ type Config struct {
 	// also reached, and accepted, over uTP on the UDP port the DHT shares.
 	NoUTP bool
 
+	// MaxConnections bounds peer connections across all torrents; default:
+	// what the open-file limit leaves after a reserve for everything else.
+	MaxConnections int
+
 	// peerGrace is how long a new peer is safe from being replaced by a
 	// newcomer when the torrent is full (tests shorten it).
 	peerGrace time.Duration
+	// uselessAfter is how long a connection may carry nothing useful
+	// either way before it is closed (tests shorten it).
+	uselessAfter time.Duration
 }
 
 // Client is one BitTorrent node: a listen socket, a peer id, and torrents.
@@ -86,6 +93,9 @@ type Client struct {
 	dht  *dht.Node // nil without a DHT
 	mux  *utp.Mux  // the UDP socket shared by uTP and the DHT; nil without either
 	utp  *utp.Socket
+	// guard admits connections: bans, the descriptor budget, handshakes
+	// in progress.
+	guard *guard
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -113,6 +123,9 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.peerGrace <= 0 {
 		cfg.peerGrace = 30 * time.Second
 	}
+	if cfg.uselessAfter <= 0 {
+		cfg.uselessAfter = uselessAfter
+	}
 	if cfg.Tracker == nil {
 		// A 3 s first UDP timeout lets a UDP tracker's first announce be
 		// retried within the announcer's 5 s first attempt.
@@ -137,6 +150,7 @@ func NewClient(cfg Config) (*Client, error) {
 		port:     uint16(ln.Addr().(*net.TCPAddr).Port),
 		torrents: map[[20]byte]*Torrent{},
 		req2:     map[[20]byte][20]byte{},
+		guard:    newGuard(cfg.MaxConnections),
 	}
 	c.up, c.down = newLimiter(cfg.UploadRate), newLimiter(cfg.DownloadRate)
 	if pc != nil {
@@ -349,7 +363,17 @@ func (c *Client) acceptLoop(ln net.Listener) {
 		switch {
 		case err == nil:
 			delay = 0
-			c.wg.Go(func() { c.handleIncoming(conn) })
+			// A banned address is turned away before it costs a
+			// handshake; so is anyone while the handshake slots or the
+			// descriptor budget are full.
+			if c.guard.bannedConn(conn) || !c.guard.admitHalfOpen() {
+				conn.Close()
+				continue
+			}
+			c.wg.Go(func() {
+				defer c.guard.doneHalfOpen()
+				c.handleIncoming(conn)
+			})
 			continue
 		case c.ctx.Err() != nil || errors.Is(err, net.ErrClosed):
 			return

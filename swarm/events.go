@@ -1,10 +1,11 @@
 package swarm
 
 import (
-	"bytes"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/btfs/btfs/swarm/bitfield"
 	"github.com/btfs/btfs/swarm/hasher"
@@ -16,11 +17,24 @@ import (
 var (
 	errWrongHash = errors.New("handshake: wrong info-hash")
 	errReplaced  = errors.New("replaced by a newcomer: torrent full")
+	// errAbuse ends a connection whose peer sends what no honest client
+	// does: more blocks than we asked for, haves it already sent, request
+	// after request while choked.
+	errAbuse = errors.New("peer abuse")
+	// errUseless ends a connection on which nothing useful passed for
+	// uselessAfter: neither side wants anything of the other.
+	errUseless = errors.New("no use either way for too long")
 )
 
-// maxStrikes is how many failed pieces a peer may have contributed to
-// before it is banned even without proof (judge usually proves it first).
-const maxStrikes = 8
+const (
+	// maxRefused bounds the requests a peer may send after we choked it
+	// or beyond its queue; more than any client's pipeline.
+	maxRefused = 4096
+	// redundantSlack is how many haves beyond one per piece a peer may send.
+	redundantSlack = 64
+	// uselessAfter is how long a connection may carry nothing useful.
+	uselessAfter = 5 * time.Minute
+)
 
 func (t *Torrent) handleEvent(ev peerEvent) {
 	p := ev.p
@@ -56,6 +70,7 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 		t.fillRequests(p)
 	case wire.Interested:
 		p.peerInterested = true
+		p.lastUseful = time.Now()
 		// A free upload slot (the regular ones plus the optimistic one)
 		// goes to a newcomer at once rather than at the next round.
 		if p.amChoking && t.unchokedInterested() < uploadSlots+1 {
@@ -67,7 +82,11 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 		if int(m.Index) >= t.layout.NumPieces {
 			return fmt.Errorf("have: piece %d out of range", m.Index)
 		}
-		if !p.bf.Has(int(m.Index)) {
+		if p.bf.Has(int(m.Index)) {
+			if p.redundant++; p.redundant > t.layout.NumPieces+redundantSlack {
+				return fmt.Errorf("%w: %d haves for pieces it had announced", errAbuse, p.redundant)
+			}
+		} else {
 			p.bf.Set(int(m.Index))
 			t.pk.PeerHas(int(m.Index))
 			if p.allowed[int(m.Index)] {
@@ -90,7 +109,7 @@ func (t *Torrent) handleMessage(p *peer, m wire.Message) error {
 		t.updateInterest(p)
 		t.fillRequests(p)
 	case wire.Request:
-		t.handleRequest(p, m)
+		return t.handleRequest(p, m)
 	case wire.Cancel:
 		p.pc.Cancel(m.Index, m.Begin, m.Length)
 	case wire.Piece:
@@ -171,16 +190,27 @@ func (t *Torrent) updateInterest(p *peer) {
 }
 
 // handleRequest queues a block for a peer when we may and can serve it.
-func (t *Torrent) handleRequest(p *peer, m wire.Message) {
-	ok := (!p.amChoking || p.fast && p.ourAllowed[int(m.Index)]) && t.layout.ValidBlock(m.Index, m.Begin, m.Length) &&
+// Refused ones are rejected (Fast extension) or ignored. A peer that goes
+// on asking while choked, thousands of requests after the choke, is
+// abusing us; requests refused for other reasons (a piece the cache let
+// go since we announced it, a full queue) are an honest peer's lot.
+func (t *Torrent) handleRequest(p *peer, m wire.Message) error {
+	mayAsk := !p.amChoking || p.fast && p.ourAllowed[int(m.Index)]
+	ok := mayAsk && t.layout.ValidBlock(m.Index, m.Begin, m.Length) &&
 		t.pieces.verified.Has(int(m.Index)) && p.pc.Queued() < maxServeQueue
 	if !ok {
+		if !mayAsk {
+			if p.refused++; p.refused > maxRefused {
+				return fmt.Errorf("%w: %d requests while choked", errAbuse, p.refused)
+			}
+		}
 		if p.fast {
 			p.send(wire.Message{ID: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
 		}
-		return
+		return nil
 	}
 	p.pc.Serve(m)
+	return nil
 }
 
 // handleBlock stores a block we asked for.
@@ -189,6 +219,11 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 	piece := int(m.Index)
 	if !t.layout.ValidBlock(m.Index, m.Begin, uint32(len(m.Payload))) || m.Begin%metainfo.BlockSize != 0 {
 		return fmt.Errorf("piece message: bad block %d/%d+%d", m.Index, m.Begin, len(m.Payload))
+	}
+	// Every piece message answers one request of ours (late ones too:
+	// cancelled, timed out, choked away), so more than we sent is abuse.
+	if p.answered++; p.answered > p.requested {
+		return fmt.Errorf("%w: %d blocks sent, %d requested", errAbuse, p.answered, p.requested)
 	}
 	ref := blockRef{piece: piece, block: int(m.Begin / metainfo.BlockSize)}
 	if _, asked := p.inflight[ref]; !asked {
@@ -202,6 +237,7 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 	}
 	p.snubbed = false
 	p.downloaded += int64(len(m.Payload))
+	p.lastUseful = time.Now()
 	b := picker.Block{Piece: piece, Index: ref.block}
 	pd := t.pieces.dl[piece]
 	if !t.pk.Received(b) || pd == nil || t.pieces.get(piece) != stDownloading {
@@ -250,8 +286,9 @@ func (t *Torrent) handleVerdict(r hasher.Result) {
 		return
 	}
 	t.setState(r.Piece, stStoring)
-	if pd.prev != nil {
+	if pd.evidence != nil {
 		t.judge(r.Piece, pd, r.Data)
+		delete(t.parole, r.Piece)
 	}
 	size := int64(len(r.Data))
 	t.pk.Verified(r.Piece)
@@ -290,55 +327,128 @@ func (t *Torrent) handleStored(r storeResult) {
 	t.fillAll()
 }
 
-// punish handles a piece that failed its hash check. Every peer that sent
-// part of it gets a strike; one that sent all of it is banned. The failed
-// bytes are kept so that, once the piece verifies, the blocks that differ
-// name the guilty senders exactly (see judge).
+// maxEvidence bounds the failed attempts a block's evidence remembers.
+const maxEvidence = 8
+
+// punish handles a piece that failed its hash check. Blame is per block:
+// when every block came from one address, that address is banned; when
+// several sent parts, nobody is punished yet. The piece goes on parole:
+// each block's digest and sender are kept, the next attempt is fetched
+// from a single peer, preferably one that sent none of the failed
+// attempt, and when the piece verifies judge bans exactly the senders of
+// blocks that differed. An honest co-sender is never banned.
 func (t *Torrent) punish(piece int, pd *pieceDL) {
-	senders := map[*peer]int{}
+	var only netip.Addr
+	mixed := false
 	for _, p := range pd.from {
-		if p != nil {
-			senders[p]++
+		switch {
+		case p == nil:
+		case !only.IsValid():
+			only = p.addr.Addr()
+		case p.addr.Addr() != only:
+			mixed = true
 		}
 	}
-	t.log.Warn("piece failed hash check", "piece", piece, "senders", len(senders))
+	t.log.Warn("piece failed hash check", "piece", piece, "mixed_senders", mixed)
 	t.wastedFailed.Add(int64(len(pd.buf)))
-	if pd.prev == nil {
-		pd.prev = append([]byte(nil), pd.buf...)
-		pd.prevFrom = append([]*peer(nil), pd.from...)
+	if pd.evidence == nil {
+		pd.evidence = make([][]blockEvidence, len(pd.from))
+		pd.suspects = map[netip.Addr]bool{}
+		t.parole[piece] = pd
 	}
-	for p := range senders {
-		p.strikes++
-		if len(senders) == 1 || p.strikes >= maxStrikes {
-			t.ban(p, fmt.Errorf("piece %d: hash mismatch", piece))
+	for b, p := range pd.from {
+		if p == nil {
+			continue
+		}
+		pd.suspects[p.addr.Addr()] = true
+		if len(pd.evidence[b]) < maxEvidence {
+			lo := b * metainfo.BlockSize
+			sum := sha1.Sum(pd.buf[lo : lo+t.layout.BlockSize(piece, b)])
+			pd.evidence[b] = append(pd.evidence[b], blockEvidence{sum: sum, from: p})
+		}
+	}
+	var guilty *peer
+	if only.IsValid() && !mixed {
+		for _, p := range pd.from {
+			if p != nil {
+				guilty = p
+				break
+			}
 		}
 	}
 	clear(pd.from)
+	pd.owner = nil
 	t.pk.Failed(piece)
+	if guilty != nil {
+		t.ban(guilty, fmt.Errorf("piece %d: hash mismatch, every block from this address", piece))
+	}
 	t.fillAll()
 }
 
-// judge compares a piece that finally verified with the bytes of its failed
-// attempt and bans each peer whose block differed.
+// judge compares a piece that finally verified with the evidence of its
+// failed attempts and bans each sender of a block that differed.
 func (t *Torrent) judge(piece int, pd *pieceDL, good []byte) {
-	for b, p := range pd.prevFrom {
-		if p == nil || t.bannedIDs[p.id] {
-			continue
-		}
+	for b, ev := range pd.evidence {
 		lo := b * metainfo.BlockSize
-		hi := lo + t.layout.BlockSize(piece, b)
-		if !bytes.Equal(pd.prev[lo:hi], good[lo:hi]) {
-			t.ban(p, fmt.Errorf("piece %d block %d: sent bad data", piece, b))
+		want := sha1.Sum(good[lo : lo+t.layout.BlockSize(piece, b)])
+		for _, e := range ev {
+			if e.sum != want && !t.cl.guard.isBanned(e.from.addr.Addr()) {
+				t.ban(e.from, fmt.Errorf("piece %d block %d: sent bad data", piece, b))
+			}
 		}
 	}
 }
 
-// ban drops a peer and refuses it for the rest of the session.
-func (t *Torrent) ban(p *peer, why error) {
-	t.bannedIDs[p.id] = true
-	if k := t.known[p.addr]; k != nil {
-		k.banned = true
+// mayFetch reports whether p may be asked for blocks of piece i, which is
+// on parole: only its owner while the owner can still send, and not a
+// suspect while a peer that sent none of the failed attempt can.
+func (t *Torrent) mayFetch(p *peer, i int, pd *pieceDL) bool {
+	if o := pd.owner; o != nil && o != p {
+		if _, ok := t.peers[o]; ok && t.canSend(o, i) {
+			return false
+		}
+		pd.owner = nil // gone, choking or snubbed: the parole passes on
 	}
-	t.log.Warn("banning peer", "peer", p.addr, "err", why)
-	t.dropPeer(p, why)
+	if pd.owner == p || !pd.suspects[p.addr.Addr()] {
+		return true
+	}
+	for q := range t.peers {
+		if q != p && !pd.suspects[q.addr.Addr()] && t.canSend(q, i) {
+			return false
+		}
+	}
+	return true
+}
+
+// canSend reports whether q has piece i and may send it to us now.
+func (t *Torrent) canSend(q *peer, i int) bool {
+	if q.snubbed || !q.bf.Has(i) {
+		return false
+	}
+	return !q.peerChoking || q.allowedBF.Has(i)
+}
+
+// ban drops a peer proven to send bad data and refuses its address, not
+// its peer id (anyone can claim an honest peer's id), for the rest of the
+// session, in every torrent.
+func (t *Torrent) ban(p *peer, why error) {
+	if !t.cl.guard.isBanned(p.addr.Addr()) {
+		t.log.Warn("banning peer", "peer", p.addr, "err", why)
+	}
+	t.cl.banAddr(p.addr.Addr(), why, t)
+}
+
+// dropAddr drops every connection from a banned address and marks its
+// known addresses banned, so they are not dialled again.
+func (t *Torrent) dropAddr(a netip.Addr, why error) {
+	for p := range t.peers {
+		if p.addr.Addr() == a {
+			t.dropPeer(p, why)
+		}
+	}
+	for ap, k := range t.known {
+		if ap.Addr() == a {
+			k.banned = true
+		}
+	}
 }

@@ -33,6 +33,9 @@ const (
 	// maxKnownPeers bounds the addresses a torrent remembers, whatever
 	// trackers, the DHT and PEX send.
 	maxKnownPeers = 2000
+	// pruneFails is how many failed dials in a row make a known address
+	// the first to go when the table is full.
+	pruneFails = 2
 )
 
 // extState is what the extension protocol knows of one peer; owned by the

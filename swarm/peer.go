@@ -54,9 +54,14 @@ type peer struct {
 	lastUploaded   int64
 	ourAllowed     map[int]bool // pieces we let the peer request while choked
 	maxInflight    int
-	strikes        int
 	downloaded     int64
-	ext            extState
+	// Abuse accounting: what a peer may send is bounded by what we did.
+	requested  int64     // block requests we sent it
+	answered   int64     // piece messages it sent us
+	redundant  int       // haves for pieces it already announced
+	refused    int       // its requests while choked, since we last unchoked it
+	lastUseful time.Time // last block either way, or interest shown
+	ext        extState
 }
 
 func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, outgoing bool) *peer {
@@ -64,7 +69,7 @@ func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, outgoing bool) *peer 
 	p := &peer{
 		addr: ap, id: hs.PeerID, outgoing: outgoing, fast: hs.Fast(),
 		bf:          bitfield.New(t.layout.NumPieces),
-		peerChoking: true, amChoking: true, since: time.Now(),
+		peerChoking: true, amChoking: true, since: time.Now(), lastUseful: time.Now(),
 		inflight:    map[blockRef]time.Time{},
 		allowed:     map[int]bool{},
 		ourAllowed:  map[int]bool{},

@@ -1,7 +1,9 @@
 package swarm
 
 import (
+	"crypto/sha1"
 	"fmt"
+	"net/netip"
 
 	"github.com/btfs/btfs/cache"
 
@@ -70,11 +72,24 @@ type pieceTable struct {
 
 // pieceDL is a piece being downloaded: its buffer and per-block states.
 type pieceDL struct {
-	b        *cache.Buf
-	buf      []byte  // b's bytes
-	from     []*peer // who sent each block
-	prev     []byte  // bytes of the last failed attempt, for judge
-	prevFrom []*peer // who sent each block of prev
+	b    *cache.Buf
+	buf  []byte  // b's bytes
+	from []*peer // who sent each block
+
+	// After a failed hash check the piece is on parole: evidence keeps,
+	// per block, what each failed attempt's sender sent (a digest), for
+	// judge once the piece verifies; suspects are the addresses that sent
+	// part of a failed attempt; owner is the one peer the next attempt is
+	// fetched from, so that if it fails too the guilty one is known.
+	evidence [][]blockEvidence
+	suspects map[netip.Addr]bool
+	owner    *peer
+}
+
+// blockEvidence is one block of a failed attempt: its digest and sender.
+type blockEvidence struct {
+	sum  [sha1.Size]byte
+	from *peer
 }
 
 func newPieceTable(n int, size func(int) int) *pieceTable {

@@ -107,7 +107,11 @@ func TestReaderRefetchesCorruptDiskPiece(t *testing.T) {
 	if want := int64(2 * 64 << 10); s.Downloaded != want {
 		t.Fatalf("downloaded %d bytes, want the two corrupt pieces (%d)", s.Downloaded, want)
 	}
-	if !pieces.Has(3) || !pieces.Has(17) {
-		t.Fatal("re-fetched pieces not stored")
+	// Readers get a verified piece before its store finishes (off the
+	// loop), so the store may land a moment after the read.
+	for deadline := time.Now().Add(5 * time.Second); !pieces.Has(3) || !pieces.Has(17); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("re-fetched pieces not stored 5 s after the read")
+		}
 	}
 }

@@ -52,6 +52,9 @@ func (t *Torrent) rescueLate(now time.Time) {
 			if t.pk.Outstanding(b) != 1 {
 				continue // already rescued, or received
 			}
+			if _, onParole := t.parole[ref.piece]; onParole {
+				continue // its owner alone sends it, so blame stays exact
+			}
 			q := t.rescuer(p, ref)
 			if q == nil || !t.pk.Duplicate(b) {
 				continue

@@ -132,10 +132,7 @@ func (t *Torrent) fillRequests(p *peer) {
 		return
 	}
 	t.updatePriorities()
-	has := &p.bf
-	if p.peerChoking {
-		has = &p.allowedBF
-	}
+	has := t.pickable(p)
 	// The backlog bounds the buffers of pieces downloading, hashing and
 	// storing: new pieces start only while it has room (pieces a read is
 	// blocked on always may); started ones finish.
@@ -150,10 +147,7 @@ func (t *Torrent) fillRequests(p *peer) {
 // for pieces a read is blocked on only.
 func (t *Torrent) fillUrgent(p *peer) {
 	t.updatePriorities()
-	has := &p.bf
-	if p.peerChoking {
-		has = &p.allowedBF
-	}
+	has := t.pickable(p)
 	t.pickBuf = t.pk.Pick(has, p.mine, p.maxInflight+urgentExtra-len(p.inflight), t.pickBuf[:0])
 	for _, b := range t.pickBuf {
 		if t.pk.Priority(b.Piece) != picker.Now {
@@ -164,10 +158,41 @@ func (t *Torrent) fillUrgent(p *peer) {
 	}
 }
 
+// pickable returns the pieces p may be asked for: those it has (while it
+// chokes us, those it allows), less parole pieces reserved for others.
+func (t *Torrent) pickable(p *peer) *bitfield.Bitfield {
+	has := &p.bf
+	if p.peerChoking {
+		has = &p.allowedBF
+	}
+	if len(t.parole) == 0 {
+		return has
+	}
+	first := true
+	for i, pd := range t.parole {
+		if t.pieces.dl[i] != pd {
+			delete(t.parole, i) // its download ended: discarded or done
+			continue
+		}
+		if !has.Has(i) || t.mayFetch(p, i, pd) {
+			continue
+		}
+		if first {
+			t.hasScratch.CopyFrom(has)
+			has, first = &t.hasScratch, false
+		}
+		has.Clear(i)
+	}
+	return has
+}
+
 // request sends one block request and records it.
 func (t *Torrent) request(p *peer, ref blockRef) {
-	t.pendingPiece(ref.piece)
+	if pd := t.pendingPiece(ref.piece); pd.suspects != nil && pd.owner == nil {
+		pd.owner = p // the next attempt comes from p alone
+	}
 	p.inflight[ref] = time.Now()
+	p.requested++
 	begin := uint32(ref.block * metainfo.BlockSize)
 	p.send(wire.Message{ID: wire.Request, Index: uint32(ref.piece), Begin: begin, Length: uint32(t.layout.BlockSize(ref.piece, ref.block))})
 }
@@ -206,6 +231,9 @@ func (t *Torrent) expireRequests(p *peer, now time.Time) {
 	p.lastDownloaded = p.downloaded
 	p.rate = 0.5*p.rate + 0.5*float64(got) // bytes per tick (one second)
 	up := p.pc.Uploaded()
+	if up > p.lastUploaded {
+		p.lastUseful = now
+	}
 	p.upRate = 0.5*p.upRate + 0.5*float64(up-p.lastUploaded)
 	p.lastUploaded = up
 	switch {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -80,7 +81,15 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func newTestClient(t testing.TB) *Client {
 	t.Helper()
-	c, err := NewClient(Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t), RequestTimeout: 2 * time.Second, MaxAnnounceInterval: time.Second})
+	return newTestClientAt(t, "127.0.0.1")
+}
+
+// newTestClientAt starts a client listening on ip (a loopback address):
+// bans are by address, so a test whose liar must not take an honest peer
+// down with it gives them different ones.
+func newTestClientAt(t testing.TB, ip string) *Client {
+	t.Helper()
+	c, err := NewClient(Config{ListenAddr: net.JoinHostPort(ip, "0"), Logger: testLogger(t), RequestTimeout: 2 * time.Second, MaxAnnounceInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +100,18 @@ func newTestClient(t testing.TB) *Client {
 // seed starts a seeding client over storage st and returns its address.
 func seed(t testing.TB, fx *fixture, st Storage, opts TorrentOptions) netip.AddrPort {
 	t.Helper()
-	c := newTestClient(t)
+	return seedAt(t, "127.0.0.1", fx, st, opts)
+}
+
+// seedAt is seed with the client listening on ip.
+func seedAt(t testing.TB, ip string, fx *fixture, st Storage, opts TorrentOptions) netip.AddrPort {
+	t.Helper()
+	c := newTestClientAt(t, ip)
 	opts.Seed = true
 	if _, err := c.AddTorrent(fx.mi, st, opts); err != nil {
 		t.Fatal(err)
 	}
-	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), c.Port())
+	return netip.AddrPortFrom(netip.MustParseAddr(ip), c.Port())
 }
 
 func fileStorage(t testing.TB, fx *fixture) *FileStorage {
@@ -256,7 +271,7 @@ func (c *corruptStorage) ReadBlock(piece, begin int, p []byte) (bool, error) {
 func TestCorruptSeederIsBannedAndDataArrivesIntact(t *testing.T) {
 	fx := newFixture(t, 32*1024, nil, 2<<20)
 	bad := &corruptStorage{Storage: fileStorage(t, fx), bad: func(int) bool { return true }}
-	badAddr := seed(t, fx, bad, TorrentOptions{NoTrackers: true})
+	badAddr := seedAt(t, "127.0.0.2", fx, bad, TorrentOptions{NoTrackers: true})
 	good := seed(t, fx, fileStorage(t, fx), TorrentOptions{NoTrackers: true})
 	tor := leech(t, fx, TorrentOptions{NoTrackers: true, Peers: []netip.AddrPort{badAddr, good}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -268,7 +283,10 @@ func TestCorruptSeederIsBannedAndDataArrivesIntact(t *testing.T) {
 		t.Fatal("the corrupt seeder was never asked for data: the test proves nothing")
 	}
 	banned := make(chan bool, 1)
-	tor.do(func() { banned <- tor.known[badAddr].banned && !tor.known[good].banned })
+	tor.do(func() {
+		banned <- tor.known[badAddr].banned && !tor.known[good].banned &&
+			tor.cl.guard.isBanned(badAddr.Addr()) && !tor.cl.guard.isBanned(good.Addr())
+	})
 	if !<-banned {
 		t.Fatal("corrupt seeder not banned, or good seeder banned")
 	}

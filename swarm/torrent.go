@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/btfs/btfs/swarm/announce"
+	"github.com/btfs/btfs/swarm/bitfield"
 	"github.com/btfs/btfs/swarm/choker"
 	"github.com/btfs/btfs/swarm/hasher"
 	"github.com/btfs/btfs/swarm/metainfo"
@@ -82,7 +83,8 @@ type Torrent struct {
 	hints      map[int][][2]int // reader id -> piece ranges to fetch early (media head/tail)
 	peers      map[*peer]struct{}
 	peerIDs    map[[20]byte]*peer
-	bannedIDs  map[[20]byte]bool
+	parole     map[int]*pieceDL  // pieces that failed a hash check and are fetched again
+	hasScratch bitfield.Bitfield // a peer's pickable pieces when some are on parole
 	known      map[netip.AddrPort]*knownPeer
 	dialing    int
 	waiters    map[int][]*waiter // piece -> reads blocked on it
@@ -127,7 +129,7 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 		evictC:    make(chan struct{}, 1),
 		peers:     map[*peer]struct{}{},
 		peerIDs:   map[[20]byte]*peer{},
-		bannedIDs: map[[20]byte]bool{},
+		parole:    map[int]*pieceDL{},
 		known:     map[netip.AddrPort]*knownPeer{},
 		waiters:   map[int][]*waiter{},
 		hints:     map[int][][2]int{},
@@ -362,6 +364,7 @@ func (t *Torrent) shutdown() {
 	for p := range t.peers {
 		p.shut()
 	}
+	t.cl.guard.conns.Add(-int64(len(t.peers)))
 	t.nPeers.Store(0)
 	if t.budget != nil {
 		for _, pd := range t.pieces.dl { // partial downloads: never stored
@@ -380,6 +383,9 @@ func (t *Torrent) shutdown() {
 func (t *Torrent) handleTick(now time.Time) {
 	for p := range t.peers {
 		t.expireRequests(p, now)
+		if !p.amInterested && !p.peerInterested && now.Sub(p.lastUseful) > t.cl.cfg.uselessAfter {
+			t.dropPeer(p, errUseless)
+		}
 	}
 	if now.Sub(t.lastChoke) >= chokeEvery {
 		t.lastChoke = now
@@ -389,17 +395,42 @@ func (t *Torrent) handleTick(now time.Time) {
 	t.connectMore()
 }
 
+// handleAddPeers remembers new addresses, up to maxKnownPeers. When full,
+// addresses that failed repeatedly or are banned make room first; the
+// ones that work or were never tried are kept, and the rest of a huge
+// list is not even looked at.
 func (t *Torrent) handleAddPeers(addrs []netip.AddrPort) {
+	pruned := false
 	for _, a := range addrs {
+		if len(t.known) >= maxKnownPeers {
+			if pruned {
+				break
+			}
+			t.pruneKnown()
+			pruned = true
+			if len(t.known) >= maxKnownPeers {
+				break
+			}
+		}
 		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-		if !a.IsValid() || a.Port() == 0 || a.Addr().IsUnspecified() || a.Addr().IsMulticast() {
+		if !a.IsValid() || a.Port() == 0 || a.Addr().IsUnspecified() || a.Addr().IsMulticast() || t.cl.guard.isBanned(a.Addr()) {
 			continue
 		}
-		if _, ok := t.known[a]; !ok && len(t.known) < maxKnownPeers {
+		if _, ok := t.known[a]; !ok {
 			t.known[a] = &knownPeer{}
 		}
 	}
 	t.connectMore()
+}
+
+// pruneKnown forgets known addresses that are banned or failed at least
+// pruneFails times in a row and are neither connected nor being dialled.
+func (t *Torrent) pruneKnown() {
+	for a, k := range t.known {
+		if !k.connected && !k.dialing && (k.banned || k.fails >= pruneFails) {
+			delete(t.known, a)
+		}
+	}
 }
 
 // connectMore dials known peers while there is room.
@@ -409,7 +440,7 @@ func (t *Torrent) connectMore() {
 	}
 	now := time.Now()
 	for a, k := range t.known {
-		if len(t.peers)+t.dialing >= t.cl.cfg.MaxPeers {
+		if len(t.peers)+t.dialing >= t.cl.cfg.MaxPeers || !t.cl.guard.room() {
 			return
 		}
 		if k.connected || k.dialing || k.banned || now.Before(k.next) {
@@ -462,11 +493,11 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool, w 
 		conn.Close()
 		return
 	}
-	if _, dup := t.peerIDs[hs.PeerID]; dup || t.bannedIDs[hs.PeerID] {
+	if _, dup := t.peerIDs[hs.PeerID]; dup || t.cl.guard.bannedConn(conn) {
 		conn.Close()
 		return
 	}
-	if len(t.peers) >= t.cl.cfg.MaxPeers {
+	if len(t.peers) >= t.cl.cfg.MaxPeers || !t.cl.guard.room() {
 		v := t.leastUseful(time.Now())
 		if v == nil {
 			conn.Close()
@@ -485,6 +516,7 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool, w 
 	}
 	t.peers[p] = struct{}{}
 	t.peerIDs[hs.PeerID] = p
+	t.cl.guard.conns.Add(1)
 	t.nPeers.Store(int64(len(t.peers)))
 	t.sendHaves(p)
 	if hs.Extended() {
@@ -501,13 +533,16 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool, w 
 	t.log.Debug("peer connected", "peer", p.addr, "outgoing", outgoing, "way", w)
 }
 
-// leastUseful returns the connected peer, past its grace period, that
-// moves the fewest bytes either way, or nil when every peer is new.
+// leastUseful returns the connected peer, past its grace period and of no
+// use so far, that moves the fewest bytes either way, or nil when every
+// peer is new or useful. A flood of newcomers that only handshake thus
+// churns among themselves, never displacing a peer that serves us or
+// that we serve.
 func (t *Torrent) leastUseful(now time.Time) *peer {
 	var worst *peer
 	var worstScore float64
 	for p := range t.peers {
-		if now.Sub(p.since) < t.cl.cfg.peerGrace {
+		if now.Sub(p.since) < t.cl.cfg.peerGrace || t.useful(p) {
 			continue
 		}
 		score := p.rate + p.upRate
@@ -516,6 +551,12 @@ func (t *Torrent) leastUseful(now time.Time) *peer {
 		}
 	}
 	return worst
+}
+
+// useful reports whether a peer has sent us a block, taken one from us,
+// or has pieces we want and lets us ask.
+func (t *Torrent) useful(p *peer) bool {
+	return p.downloaded > 0 || p.pc.Uploaded() > 0 || p.amInterested && !p.peerChoking
 }
 
 // sendHaves tells a new peer what we have: have-all/have-none when both
@@ -550,6 +591,7 @@ func (t *Torrent) dropPeer(p *peer, err error) {
 	p.shut()
 	delete(t.peers, p)
 	delete(t.peerIDs, p.id)
+	t.cl.guard.conns.Add(-1)
 	t.pk.PeerGone(&p.bf)
 	t.nPeers.Store(int64(len(t.peers)))
 	if k := t.known[p.addr]; k != nil && p.outgoing {

@@ -105,11 +105,17 @@ func (c *Client) ways() []way {
 // encryption on it is not worth a try.
 var errUnreachable = errors.New("unreachable")
 
+// errBanned refuses a dial to an address banned for sending bad data.
+var errBanned = errors.New("address banned: it sent data that failed the hash check")
+
 // dialPeer tries every way of reaching a, in order, for the torrent ih,
 // sending ours as our BitTorrent handshake, and returns the first
 // connection that completed it (their handshake checked for ih), with the
 // way it took and the attempts made (the successful one last).
 func (c *Client) dialPeer(ctx context.Context, a netip.AddrPort, ih [20]byte, ours wire.Handshake) (net.Conn, wire.Handshake, way, []Attempt, error) {
+	if c.guard.isBanned(a.Addr()) {
+		return nil, wire.Handshake{}, way{}, nil, errBanned
+	}
 	var attempts []Attempt
 	var lastErr error
 	skipUTP, skipTCP := false, false

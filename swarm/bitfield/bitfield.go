@@ -90,3 +90,9 @@ func (f *Bitfield) Bytes() []byte { return f.b }
 func (f *Bitfield) Clone() Bitfield {
 	return Bitfield{b: append([]byte(nil), f.b...), n: f.n, count: f.count}
 }
+
+// CopyFrom makes f a copy of src, reusing f's storage.
+func (f *Bitfield) CopyFrom(src *Bitfield) {
+	f.b = append(f.b[:0], src.b...)
+	f.n, f.count = src.n, src.count
+}

@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,25 @@ var ErrOutboxFull = errors.New("peer connection: outbox full: the peer is not re
 // ErrIdle ends a connection on which the peer sent nothing but
 // keep-alives (or nothing) for IdleClose.
 var ErrIdle = errors.New("peer connection: idle: nothing but keep-alives for too long")
+
+// ErrFlood ends a connection whose peer sends keep-alives or control
+// messages (choke, unchoke, interest, bitfield, port, extended, ...) far
+// faster than any client does: a flood costs us CPU and buys nothing.
+var ErrFlood = errors.New("peer connection: message flood")
+
+// Flood bounds: token buckets, per connection. A keep-alive every few
+// seconds is already far more than clients send (one per one to two
+// minutes); control messages come a few per second at most, in bursts
+// when a connection starts (allowed-fast sets) or PEX/metadata traffic
+// runs. Haves, requests, cancels, rejects and pieces are bounded where
+// they are judged (the torrent knows which are redundant).
+const (
+	keepAliveBurst  = 16
+	keepAliveEvery  = 5 * time.Second
+	controlBurst    = 1024
+	controlPerSec   = 100
+	floodCheckEvery = 64 // messages between clock reads
+)
 
 // BlockSource serves the blocks peers ask for.
 type BlockSource interface {
@@ -227,11 +247,17 @@ func (c *Conn) closeWith(err error) {
 func (c *Conn) ReadLoop() {
 	r := wire.NewReader(bufio.NewReaderSize(c.conn, 64*1024), c.cfg.Limits)
 	lastMsg := time.Now()
+	var fl floodMeter
+	fl.reset(lastMsg)
 	for {
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.ReadIdle))
 		m, err := r.Read()
 		if err == nil && m.KeepAlive && time.Since(lastMsg) > c.cfg.IdleClose {
 			err = ErrIdle
+			c.closeWith(err)
+		}
+		if err == nil && !fl.allow(m) {
+			err = fmt.Errorf("%w: %s", ErrFlood, fl.what(m))
 			c.closeWith(err)
 		}
 		if err != nil {
@@ -267,4 +293,62 @@ func (c *Conn) ReadLoop() {
 			return
 		}
 	}
+}
+
+// floodMeter holds a connection's token buckets for keep-alives and
+// control messages; the reader alone uses it.
+type floodMeter struct {
+	keepAlive, control float64
+	at                 time.Time
+	n                  int
+}
+
+func (f *floodMeter) reset(now time.Time) {
+	f.keepAlive, f.control, f.at = keepAliveBurst, controlBurst, now
+}
+
+// allow takes a token for m if it needs one and reports whether one was
+// left. The buckets refill when one runs dry (and every few dozen
+// messages), so the clock is not read per message.
+func (f *floodMeter) allow(m wire.Message) bool {
+	var b *float64
+	switch {
+	case m.KeepAlive:
+		b = &f.keepAlive
+	case isControl(m.ID):
+		b = &f.control
+	default:
+		return true
+	}
+	if f.n++; *b < 1 || f.n >= floodCheckEvery {
+		f.n = 0
+		now := time.Now()
+		dt := now.Sub(f.at).Seconds()
+		f.at = now
+		f.keepAlive = min(keepAliveBurst, f.keepAlive+dt/keepAliveEvery.Seconds())
+		f.control = min(controlBurst, f.control+dt*controlPerSec)
+	}
+	if *b < 1 {
+		return false
+	}
+	*b--
+	return true
+}
+
+func (f *floodMeter) what(m wire.Message) string {
+	if m.KeepAlive {
+		return "keep-alives"
+	}
+	return m.ID.String() + " and other control messages"
+}
+
+// isControl reports whether id is a message a peer sends a few of per
+// connection state change (not per block or piece).
+func isControl(id wire.ID) bool {
+	switch id {
+	case wire.Choke, wire.Unchoke, wire.Interested, wire.NotInterested, wire.Bitfield,
+		wire.Port, wire.Extended, wire.HaveAll, wire.HaveNone, wire.Suggest, wire.AllowedFast:
+		return true
+	}
+	return false
 }

@@ -244,3 +244,96 @@ func TestIdleConnectionCloses(t *testing.T) {
 		}
 	}
 }
+
+// floodUntilClosed writes msg repeatedly (up to max times) while counting
+// the events delivered, and returns how many were delivered before the
+// connection ended with ErrFlood.
+func floodUntilClosed(t *testing.T, h *harness, msgs []wire.Message, max int) int {
+	t.Helper()
+	var buf []byte
+	for _, m := range msgs {
+		buf, _ = m.AppendBinary(buf)
+	}
+	go func() {
+		for range max / len(msgs) {
+			if _, err := h.peer.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	delivered := 0
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-h.events:
+			if ev.Err != nil {
+				if !errors.Is(ev.Err, ErrFlood) {
+					t.Fatalf("connection ended with %v, want ErrFlood", ev.Err)
+				}
+				return delivered
+			}
+			delivered++
+		case <-deadline:
+			t.Fatalf("a flood of %v was not stopped (%d delivered)", msgs[0].ID, delivered)
+		}
+	}
+}
+
+// TestKeepAliveFloodCloses: keep-alives at line rate end the connection
+// after a small burst instead of burning a core.
+func TestKeepAliveFloodCloses(t *testing.T) {
+	h := newHarness(t, Config{})
+	floodUntilClosed(t, h, []wire.Message{{KeepAlive: true}}, 1_000_000)
+}
+
+// TestChokeFlappingCloses: a peer flipping choke/unchoke as fast as it can
+// is dropped after a bounded number of messages.
+func TestChokeFlappingCloses(t *testing.T) {
+	h := newHarness(t, Config{})
+	n := floodUntilClosed(t, h, []wire.Message{{ID: wire.Choke}, {ID: wire.Unchoke}}, 1_000_000)
+	if n > controlBurst+controlPerSec*10 {
+		t.Fatalf("%d choke/unchoke delivered before the connection was closed", n)
+	}
+}
+
+// TestBusyButHonestIsNotAFlood: what a real client sends when a
+// connection starts and then downloads (bitfield, allowed-fast set,
+// extended handshake, thousands of haves and requests, a few keep-alives)
+// passes untouched.
+func TestBusyButHonestIsNotAFlood(t *testing.T) {
+	h := newHarness(t, Config{})
+	var msgs []wire.Message
+	msgs = append(msgs, wire.Message{ID: wire.Bitfield, Payload: make([]byte, 128)},
+		wire.Message{ID: wire.Extended, Payload: []byte("\x00d1:md11:ut_metadatai1eee")},
+		wire.Message{ID: wire.Interested}, wire.Message{ID: wire.Unchoke})
+	for i := range 10 {
+		msgs = append(msgs, wire.Message{ID: wire.AllowedFast, Index: uint32(i)})
+	}
+	for i := range 1000 {
+		msgs = append(msgs, wire.Message{ID: wire.Have, Index: uint32(i)},
+			wire.Message{ID: wire.Request, Index: uint32(i), Length: 16384},
+			wire.Message{ID: wire.Cancel, Index: uint32(i), Length: 16384})
+	}
+	for range keepAliveBurst {
+		msgs = append(msgs, wire.Message{KeepAlive: true})
+	}
+	msgs = append(msgs, wire.Message{ID: wire.NotInterested})
+	go func() {
+		var buf []byte
+		for _, m := range msgs {
+			buf, _ = m.AppendBinary(buf)
+		}
+		_, _ = h.peer.Write(buf)
+	}()
+	want := len(msgs) - keepAliveBurst
+	for got := 0; got < want; got++ {
+		select {
+		case ev := <-h.events:
+			if ev.Err != nil {
+				t.Fatalf("after %d of %d messages: %v", got, want, ev.Err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d messages delivered", got, want)
+		}
+	}
+}

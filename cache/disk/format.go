@@ -122,7 +122,10 @@ func numPieces(pieceLen, length int64) (int, error) {
 	if pieceLen <= 0 || length <= 0 {
 		return 0, fmt.Errorf("piece length %d, length %d: must be positive", pieceLen, length)
 	}
-	n := (length + pieceLen - 1) / pieceLen
+	n := length / pieceLen // not (length+pieceLen-1)/pieceLen: that overflows
+	if length%pieceLen != 0 {
+		n++
+	}
 	if n > maxPieceCount {
 		return 0, fmt.Errorf("%d pieces: too many", n)
 	}

@@ -5,7 +5,7 @@ PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 10s
 
-.PHONY: all build deps test unit integration lint fuzz fuzz-short bench demo install clean
+.PHONY: all build deps test unit integration soak lint fuzz fuzz-short bench demo install clean
 
 all: build
 
@@ -27,6 +27,10 @@ unit:
 
 integration: build
 	$(GO) test -timeout 10m -v -count=1 ./integration/
+
+# soak: issue 15's soak test (readers and leechers on one mount) for BTFS_SOAK, default 10m.
+soak: build
+	BTFS_SOAK=$${BTFS_SOAK:-10m} $(GO) test -run '^TestSoak$$' -timeout 3h -v -count=1 ./integration/
 
 # test runs lint, unit, integration and fuzz-short through scripts/test.sh,
 # which goes on after a failing stage and ends with "N passed, N failed".

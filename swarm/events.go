@@ -10,6 +10,7 @@ import (
 	"github.com/btfs/btfs/swarm/bitfield"
 	"github.com/btfs/btfs/swarm/hasher"
 	"github.com/btfs/btfs/swarm/metainfo"
+	"github.com/btfs/btfs/swarm/peerconn"
 	"github.com/btfs/btfs/swarm/picker"
 	"github.com/btfs/btfs/swarm/wire"
 )
@@ -43,6 +44,9 @@ func (t *Torrent) handleEvent(ev peerEvent) {
 		return
 	}
 	if ev.err != nil {
+		if errors.Is(ev.err, peerconn.ErrFlood) || errors.Is(ev.err, peerconn.ErrOutboxFull) {
+			t.log.Info("dropping peer", "peer", p.addr, "err", ev.err)
+		}
 		t.dropPeer(p, ev.err)
 		return
 	}

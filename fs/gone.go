@@ -80,7 +80,7 @@ func watchGone(dir, dev string, log *slog.Logger) (gone <-chan struct{}, stop fu
 // ("major:minor") on dir. When the table cannot be read it says yes: only
 // a table that lacks the mount counts as gone.
 func mountedAs(dir, dev string) bool {
-	f, err := os.Open(mountinfo)
+	f, err := openMountinfo()
 	if err != nil {
 		return true
 	}
@@ -94,4 +94,18 @@ func mountedAs(dir, dev string) bool {
 		}
 	}
 	return sc.Err() != nil
+}
+
+// openMountinfo opens the mount table without registering it with the
+// runtime's poller, as os.Open would (the table supports poll). A
+// registration waits for the poller's lock, which the registration of a
+// file of our own mount holds while the kernel asks Serve to poll it; when
+// such waits hold every P (a process reading its own mount, as the tests
+// do, on two CPUs) Serve never runs and the process deadlocks.
+func openMountinfo() (*os.File, error) {
+	fd, err := unix.Open(mountinfo, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: mountinfo, Err: err}
+	}
+	return os.NewFile(uintptr(fd), mountinfo), nil
 }

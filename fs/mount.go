@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"bazil.org/fuse"
 	fusefs "bazil.org/fuse/fs"
@@ -28,25 +26,26 @@ type MountOptions struct {
 // defaultReadaheadKB is the kernel readahead set on the mount's bdi.
 const defaultReadaheadKB = 1024
 
-// Unmount timing.
-const (
-	unmountBusyFor = time.Second            // retry a normal unmount this long before a lazy one
-	unmountRetry   = 100 * time.Millisecond // between normal unmount attempts
-	abortAfter     = 2 * time.Second        // after a lazy unmount, wait this long before aborting the connection
-)
-
 // stopKey is the request-context key of the context that is done when
 // Mount's context is: reads in flight are cancelled by it.
 type stopKey struct{}
 
 // Mount mounts fsys read-only on dir and serves it until ctx is done or the
 // file system is unmounted from outside (fusermount3 -u). When ctx is done
-// it cancels reads in flight (they fail with EIO), unmounts, retrying for
-// about a second while the mount is busy, then falls back to a lazy
-// unmount. When the mount leaves the mount table from outside (an unmount,
-// or a lazy one while files are open) it fails the reads in flight and
-// every later one the same way. It returns once serving has stopped and dir
-// is no longer a mount point; a stop by ctx or from outside returns nil.
+// it cancels reads in flight (they fail with EIO) and unmounts, retrying
+// for half a second while the mount is busy; then it forces the unmount
+// (see force), and returns within about a second of ctx in every case.
+// When the mount leaves the mount table from outside (an unmount, or a
+// lazy one while files are open) it fails the reads in flight and every
+// later one the same way, and serves until the kernel drops the
+// connection: once the last open file is closed. A stop by ctx or from
+// outside returns nil, and dir is no longer a mount point.
+//
+// Serving has stopped when Mount returns, except after a stop by ctx of a
+// mount whose connection could not be aborted (an unprivileged mount
+// without the fuse control file system) while files stay open on it: it
+// ends when they are closed, or with the process, whose exit closes
+// /dev/fuse and so ends the connection.
 //
 // ready, if not nil, is closed once the kernel has finished INIT and the
 // mount is live.
@@ -78,7 +77,6 @@ func Mount(ctx context.Context, dir string, fsys *FS, opts MountOptions, ready c
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", dir, err)
 	}
-	defer conn.Close()
 	dev, _ := mountDevice(dir)
 	setReadahead(dev, opts.MaxReadahead, fsys)
 
@@ -90,7 +88,13 @@ func Mount(ctx context.Context, dir string, fsys *FS, opts MountOptions, ready c
 		},
 	})
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(fsys) }()
+	go func() {
+		err := srv.Serve(fsys)
+		// Only now: Close waits for a read of /dev/fuse in progress,
+		// and that read ends when the kernel drops the connection.
+		conn.Close()
+		served <- err
+	}()
 	if ready != nil {
 		close(ready)
 	}
@@ -119,48 +123,6 @@ func Mount(ctx context.Context, dir string, fsys *FS, opts MountOptions, ready c
 	return fsys.unmount(dir, dev, served)
 }
 
-// unmount stops a mount whose context is done and waits for Serve.
-func (f *FS) unmount(dir, dev string, served <-chan error) error {
-	deadline := time.Now().Add(unmountBusyFor)
-	for {
-		err := fuse.Unmount(dir)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			f.log.Info("fs: mount busy, unmounting lazily", "dir", dir, "err", err)
-			if err := lazyUnmount(dir); err != nil {
-				f.log.Warn("fs: lazy unmount", "dir", dir, "err", err)
-			}
-			break
-		}
-		select {
-		case err := <-served:
-			return f.served(dir, err)
-		case <-time.After(unmountRetry):
-		}
-	}
-
-	select {
-	case err := <-served:
-		return f.served(dir, err)
-	case <-time.After(abortAfter):
-	}
-	// Files are still open on the lazily detached mount. Abort the
-	// connection if the fuse control file system is there; otherwise
-	// serving ends when the last file is closed.
-	if dev != "" {
-		if _, minor, ok := strings.Cut(dev, ":"); ok {
-			abort := filepath.Join("/sys/fs/fuse/connections", minor, "abort")
-			if err := os.WriteFile(abort, []byte("1"), 0); err != nil {
-				f.log.Debug("fs: abort connection", "dir", dir, "err", err)
-			}
-		}
-	}
-	f.log.Warn("fs: waiting for open files to be closed", "dir", dir)
-	return f.served(dir, <-served)
-}
-
 // setReadahead raises the kernel's readahead for the mount (its bdi starts
 // at 128 KiB whatever FUSE negotiated), so sequential readers keep several
 // reads in flight. Best effort: it needs root and sysfs.
@@ -178,8 +140,15 @@ func setReadahead(dev string, bytes uint32, f *FS) {
 	}
 }
 
-// served reports the end of serving.
+// served reports the end of serving. Once the kernel has dropped the
+// connection, reading /dev/fuse fails with ENODEV, which Serve takes for
+// the end, or with ECONNABORTED when a request was being handed over
+// (RELEASE of the last file racing the unmount) or the connection was
+// aborted: an end too.
 func (f *FS) served(dir string, err error) error {
+	if errors.Is(err, syscall.ECONNABORTED) {
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("serve %s: %w", dir, err)
 	}
@@ -187,23 +156,10 @@ func (f *FS) served(dir string, err error) error {
 	return nil
 }
 
-// lazyUnmount detaches dir even while it is busy.
-func lazyUnmount(dir string) error {
-	out, err := exec.Command("fusermount3", "-u", "-z", dir).CombinedOutput()
-	if err == nil {
-		return nil
-	}
-	err = fmt.Errorf("fusermount3 -u -z: %w: %s", err, strings.TrimSpace(string(out)))
-	if err2 := syscall.Unmount(dir, syscall.MNT_DETACH); err2 != nil {
-		return errors.Join(err, fmt.Errorf("umount2 detach: %w", err2))
-	}
-	return nil
-}
-
 // mountDevice returns the "major:minor" of the last mount on dir, from
 // /proc/self/mountinfo; ok is false if dir is not a mount point.
 func mountDevice(dir string) (dev string, ok bool) {
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := openMountinfo()
 	if err != nil {
 		return "", false
 	}

@@ -125,6 +125,15 @@ func (n *fileNode) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.O
 		return nil, errno(errReadOnly)
 	}
 	resp.Flags |= fuse.OpenKeepCache
+	if req.Flags&fuse.OpenFlags(syscall.O_DIRECT) != 0 {
+		// Else the kernel sends an O_DIRECT read as background requests
+		// (bazil.org/fuse always negotiates async direct I/O) and waits
+		// for them in D state, deaf to signals, SIGKILL included. As
+		// direct I/O of the handle it is one request that a signal
+		// interrupts, which cancels the read's context. The cost: a
+		// shared mapping of such a handle fails (ENODEV).
+		resp.Flags |= fuse.OpenDirectIO
+	}
 	return &handle{node: n, r: n.fs.torrent.NewReader(n.file)}, nil
 }
 

@@ -253,8 +253,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), MTime: mtime, Logger: log, ReadTimeout: *readTimeout,
 	})
 
-	// The engine stops first, so reads blocked on the swarm fail at once
-	// and the unmount that follows is not held up by them.
+	// On a signal the unmount (which fails the reads in flight at once)
+	// and the engine's stop (which waits, bounded, for its trackers'
+	// stopped announces) run side by side, neither holding up the other.
 	mctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	closed := make(chan struct{})
@@ -264,9 +265,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 			fmt.Fprintln(stdout, "unmounting")
 		case <-mctx.Done():
 		}
+		cancel()
 		t.Close()
 		close(closed)
-		cancel()
 	}()
 	ready := make(chan struct{})
 	go func() {

@@ -241,7 +241,6 @@ func (t *Torrent) handleBlock(p *peer, m wire.Message) error {
 	}
 	p.snubbed = false
 	p.downloaded += int64(len(m.Payload))
-	p.lastUseful = time.Now()
 	b := picker.Block{Piece: piece, Index: ref.block}
 	pd := t.pieces.dl[piece]
 	if !t.pk.Received(b) || pd == nil || t.pieces.get(piece) != stDownloading {
@@ -292,7 +291,6 @@ func (t *Torrent) handleVerdict(r hasher.Result) {
 	t.setState(r.Piece, stStoring)
 	if pd.evidence != nil {
 		t.judge(r.Piece, pd, r.Data)
-		delete(t.parole, r.Piece)
 	}
 	size := int64(len(r.Data))
 	t.pk.Verified(r.Piece)
@@ -342,28 +340,21 @@ const maxEvidence = 8
 // attempt, and when the piece verifies judge bans exactly the senders of
 // blocks that differed. An honest co-sender is never banned.
 func (t *Torrent) punish(piece int, pd *pieceDL) {
-	var only netip.Addr
-	mixed := false
-	for _, p := range pd.from {
-		switch {
-		case p == nil:
-		case !only.IsValid():
-			only = p.addr.Addr()
-		case p.addr.Addr() != only:
-			mixed = true
-		}
-	}
-	t.log.Warn("piece failed hash check", "piece", piece, "mixed_senders", mixed)
-	t.wastedFailed.Add(int64(len(pd.buf)))
 	if pd.evidence == nil {
 		pd.evidence = make([][]blockEvidence, len(pd.from))
 		pd.suspects = map[netip.Addr]bool{}
-		t.parole[piece] = pd
+		t.pieces.parole[piece] = pd
 	}
+	var first *peer // the sender of the first block, guilty if it sent all
+	mixed := false
 	for b, p := range pd.from {
 		if p == nil {
 			continue
 		}
+		if first == nil {
+			first = p
+		}
+		mixed = mixed || p.addr.Addr() != first.addr.Addr()
 		pd.suspects[p.addr.Addr()] = true
 		if len(pd.evidence[b]) < maxEvidence {
 			lo := b * metainfo.BlockSize
@@ -371,20 +362,13 @@ func (t *Torrent) punish(piece int, pd *pieceDL) {
 			pd.evidence[b] = append(pd.evidence[b], blockEvidence{sum: sum, from: p})
 		}
 	}
-	var guilty *peer
-	if only.IsValid() && !mixed {
-		for _, p := range pd.from {
-			if p != nil {
-				guilty = p
-				break
-			}
-		}
-	}
+	t.log.Warn("piece failed hash check", "piece", piece, "mixed_senders", mixed)
+	t.wastedFailed.Add(int64(len(pd.buf)))
 	clear(pd.from)
 	pd.owner = nil
 	t.pk.Failed(piece)
-	if guilty != nil {
-		t.ban(guilty, fmt.Errorf("piece %d: hash mismatch, every block from this address", piece))
+	if first != nil && !mixed {
+		t.ban(first, fmt.Errorf("piece %d: hash mismatch, every block from this address", piece))
 	}
 	t.fillAll()
 }
@@ -396,7 +380,7 @@ func (t *Torrent) judge(piece int, pd *pieceDL, good []byte) {
 		lo := b * metainfo.BlockSize
 		want := sha1.Sum(good[lo : lo+t.layout.BlockSize(piece, b)])
 		for _, e := range ev {
-			if e.sum != want && !t.cl.guard.isBanned(e.from.addr.Addr()) {
+			if e.sum != want {
 				t.ban(e.from, fmt.Errorf("piece %d block %d: sent bad data", piece, b))
 			}
 		}
@@ -426,33 +410,22 @@ func (t *Torrent) mayFetch(p *peer, i int, pd *pieceDL) bool {
 
 // canSend reports whether q has piece i and may send it to us now.
 func (t *Torrent) canSend(q *peer, i int) bool {
-	if q.snubbed || !q.bf.Has(i) {
-		return false
-	}
-	return !q.peerChoking || q.allowedBF.Has(i)
+	return !q.snubbed && q.sendable().Has(i)
 }
 
 // ban drops a peer proven to send bad data and refuses its address, not
 // its peer id (anyone can claim an honest peer's id), for the rest of the
 // session, in every torrent.
 func (t *Torrent) ban(p *peer, why error) {
-	if !t.cl.guard.isBanned(p.addr.Addr()) {
-		t.log.Warn("banning peer", "peer", p.addr, "err", why)
-	}
-	t.cl.banAddr(p.addr.Addr(), why, t)
+	t.cl.banAddr(p.addr, why, t)
 }
 
-// dropAddr drops every connection from a banned address and marks its
-// known addresses banned, so they are not dialled again.
+// dropAddr drops every connection from a banned address. (Its known
+// addresses stay; connectMore asks the guard before dialling.)
 func (t *Torrent) dropAddr(a netip.Addr, why error) {
 	for p := range t.peers {
 		if p.addr.Addr() == a {
 			t.dropPeer(p, why)
-		}
-	}
-	for ap, k := range t.known {
-		if ap.Addr() == a {
-			k.banned = true
 		}
 	}
 }

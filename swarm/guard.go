@@ -109,14 +109,16 @@ func (g *guard) doneHalfOpen() { <-g.halfOpen }
 // room reports whether one more peer connection fits the budget.
 func (g *guard) room() bool { return g.conns.Load() < g.maxConns }
 
-// banAddr bans a for the session and drops its connections in every
-// torrent; from, whose loop calls it, drops them at once.
-func (c *Client) banAddr(a netip.Addr, why error, from *Torrent) {
+// banAddr bans the address of peer for the session and drops its
+// connections in every torrent; from, whose loop calls it, drops them at
+// once.
+func (c *Client) banAddr(peer netip.AddrPort, why error, from *Torrent) {
+	a := peer.Addr()
 	from.dropAddr(a, why)
 	if !c.guard.ban(a) {
 		return
 	}
-	c.log.Warn("banning address", "addr", a, "err", why)
+	from.log.Warn("banning address", "peer", peer, "err", why)
 	c.mu.Lock()
 	ts := make([]*Torrent, 0, len(c.torrents))
 	for _, t := range c.torrents {

@@ -165,7 +165,7 @@ func TestHonestCoSenderIsNeverBanned(t *testing.T) {
 // while a peer that sent none of the failed attempt can send it.
 func TestParoleFetchesFromNonSenders(t *testing.T) {
 	c := &Client{guard: newGuard(100)}
-	tor := &Torrent{cl: c, peers: map[*peer]struct{}{}}
+	tor := &Torrent{cl: c, peers: map[*peer]struct{}{}, pieces: newPieceTable(4, func(int) int { return 16 << 10 })}
 	mk := func(ip string) *peer {
 		p := &peer{addr: netip.AddrPortFrom(netip.MustParseAddr(ip), 6881), bf: bitfield.New(4), allowedBF: bitfield.New(4)}
 		p.bf.SetAll()
@@ -173,21 +173,35 @@ func TestParoleFetchesFromNonSenders(t *testing.T) {
 		return p
 	}
 	sender, other, clean := mk("127.0.0.2"), mk("127.0.0.3"), mk("127.0.0.4")
+	// Piece 1 failed with blocks from sender and other: on parole.
 	pd := &pieceDL{suspects: map[netip.Addr]bool{sender.addr.Addr(): true, other.addr.Addr(): true}}
-	if tor.mayFetch(sender, 1, pd) || tor.mayFetch(other, 1, pd) || !tor.mayFetch(clean, 1, pd) {
+	tor.pieces.set(1, stDownloading)
+	tor.pieces.dl[1], tor.pieces.parole[1] = pd, pd
+	may := func(p *peer) bool { return tor.pickable(p).Has(1) }
+	if may(sender) || may(other) || !may(clean) {
 		t.Fatal("with a clean peer able to send, suspects may fetch the parole piece")
 	}
+	if !tor.pickable(sender).Has(2) || !sender.bf.Has(1) {
+		t.Fatal("the parole changed other pieces, or the peer's own bitfield")
+	}
 	clean.peerChoking = true
-	if !tor.mayFetch(sender, 1, pd) {
+	if !may(sender) {
 		t.Fatal("with no clean peer able to send, a suspect must be allowed")
 	}
 	pd.owner = sender
-	if tor.mayFetch(other, 1, pd) || !tor.mayFetch(sender, 1, pd) {
+	if may(other) || !may(sender) {
 		t.Fatal("a parole piece with an owner went to another peer")
 	}
 	delete(tor.peers, sender) // the owner leaves: the piece passes on
-	if !tor.mayFetch(other, 1, pd) || pd.owner != nil {
+	if !may(other) || pd.owner != nil {
 		t.Fatal("a parole piece stayed with an owner that is gone")
+	}
+	// Verified: the piece leaves the download table, and its parole ends.
+	pd.owner = other
+	tor.pieces.set(1, stHashing)
+	tor.pieces.set(1, stStoring)
+	if len(tor.pieces.parole) != 0 || !may(sender) {
+		t.Fatal("a verified piece is still on parole")
 	}
 }
 

@@ -60,7 +60,7 @@ type peer struct {
 	answered   int64     // piece messages it sent us
 	redundant  int       // haves for pieces it already announced
 	refused    int       // its requests while choked, since we last unchoked it
-	lastUseful time.Time // last block either way, or interest shown
+	lastUseful time.Time // last tick with a block either way, or interest shown
 	ext        extState
 }
 
@@ -91,6 +91,15 @@ func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, outgoing bool) *peer 
 		return ok
 	}
 	return p
+}
+
+// sendable is what the peer may send us now: what it has, or while it
+// chokes us, what of that it allows (BEP 6).
+func (p *peer) sendable() *bitfield.Bitfield {
+	if p.peerChoking {
+		return &p.allowedBF
+	}
+	return &p.bf
 }
 
 // shut closes the connection; its goroutines then stop.

@@ -46,10 +46,11 @@ func (t *Torrent) peerStatus() []PeerStatus {
 	sort.Slice(out, func(i, j int) bool { return out[i].DownRate+out[i].UpRate > out[j].DownRate+out[j].UpRate })
 	var rest []PeerStatus
 	for a, k := range t.known {
-		if seen[a] || len(k.attempts) == 0 && !k.banned {
+		banned := t.cl.guard.isBanned(a.Addr())
+		if seen[a] || k.self || len(k.attempts) == 0 && !banned {
 			continue
 		}
-		rest = append(rest, PeerStatus{Addr: a, Fails: k.fails, Banned: k.banned, Attempts: append([]Attempt(nil), k.attempts...)})
+		rest = append(rest, PeerStatus{Addr: a, Fails: k.fails, Banned: banned, Attempts: append([]Attempt(nil), k.attempts...)})
 	}
 	sort.Slice(rest, func(i, j int) bool { return rest[i].Addr.String() < rest[j].Addr.String() })
 	out = append(out, rest...)

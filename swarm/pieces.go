@@ -64,6 +64,9 @@ type pieceTable struct {
 	// dl is the download of each piece downloading or hashing: its buffer
 	// and who sent each block.
 	dl map[int]*pieceDL
+	// parole is the subset of dl that failed a hash check (see punish):
+	// an index, so the pick need not scan dl for them.
+	parole map[int]*pieceDL
 	// data is the verified bytes of each piece storing (readers get them
 	// from here until storage has them). The table holds one reference to
 	// each buffer in dl and data, dropped when the piece leaves them.
@@ -95,7 +98,7 @@ type blockEvidence struct {
 func newPieceTable(n int, size func(int) int) *pieceTable {
 	pt := &pieceTable{
 		state: make([]pieceState, n), verified: bitfield.New(n), size: size,
-		dl: map[int]*pieceDL{}, data: map[int]*cache.Buf{},
+		dl: map[int]*pieceDL{}, parole: map[int]*pieceDL{}, data: map[int]*cache.Buf{},
 	}
 	pt.count[stMissing] = n
 	return pt
@@ -128,6 +131,7 @@ func (pt *pieceTable) set(i int, s pieceState) pieceState {
 	// it verifies, and is dropped when it leaves both.
 	if pd := pt.dl[i]; pd != nil && s != stDownloading && s != stHashing {
 		delete(pt.dl, i)
+		delete(pt.parole, i)
 		switch {
 		case s == stStoring:
 			pt.data[i] = pd.b

@@ -52,9 +52,6 @@ func (t *Torrent) rescueLate(now time.Time) {
 			if t.pk.Outstanding(b) != 1 {
 				continue // already rescued, or received
 			}
-			if _, onParole := t.parole[ref.piece]; onParole {
-				continue // its owner alone sends it, so blame stays exact
-			}
 			q := t.rescuer(p, ref)
 			if q == nil || !t.pk.Duplicate(b) {
 				continue
@@ -76,8 +73,8 @@ func (t *Torrent) rescuer(slow *peer, ref blockRef) *peer {
 		if _, dup := q.inflight[ref]; dup {
 			continue
 		}
-		if q.peerChoking && !(q.allowedBF.Has(ref.piece)) || !q.bf.Has(ref.piece) {
-			continue
+		if !t.pickable(q).Has(ref.piece) {
+			continue // it lacks the piece, chokes us, or the piece is on parole with another
 		}
 		if best == nil || q.rate > best.rate {
 			best = q

@@ -161,19 +161,9 @@ func (t *Torrent) fillUrgent(p *peer) {
 // pickable returns the pieces p may be asked for: those it has (while it
 // chokes us, those it allows), less parole pieces reserved for others.
 func (t *Torrent) pickable(p *peer) *bitfield.Bitfield {
-	has := &p.bf
-	if p.peerChoking {
-		has = &p.allowedBF
-	}
-	if len(t.parole) == 0 {
-		return has
-	}
+	has := p.sendable()
 	first := true
-	for i, pd := range t.parole {
-		if t.pieces.dl[i] != pd {
-			delete(t.parole, i) // its download ended: discarded or done
-			continue
-		}
+	for i, pd := range t.pieces.parole {
 		if !has.Has(i) || t.mayFetch(p, i, pd) {
 			continue
 		}
@@ -231,8 +221,8 @@ func (t *Torrent) expireRequests(p *peer, now time.Time) {
 	p.lastDownloaded = p.downloaded
 	p.rate = 0.5*p.rate + 0.5*float64(got) // bytes per tick (one second)
 	up := p.pc.Uploaded()
-	if up > p.lastUploaded {
-		p.lastUseful = now
+	if got > 0 || up > p.lastUploaded {
+		p.lastUseful = now // a block either way this tick
 	}
 	p.upRate = 0.5*p.upRate + 0.5*float64(up-p.lastUploaded)
 	p.lastUploaded = up

@@ -83,7 +83,6 @@ type Torrent struct {
 	hints      map[int][][2]int // reader id -> piece ranges to fetch early (media head/tail)
 	peers      map[*peer]struct{}
 	peerIDs    map[[20]byte]*peer
-	parole     map[int]*pieceDL  // pieces that failed a hash check and are fetched again
 	hasScratch bitfield.Bitfield // a peer's pickable pieces when some are on parole
 	known      map[netip.AddrPort]*knownPeer
 	dialing    int
@@ -107,7 +106,7 @@ type knownPeer struct {
 	dialing   bool
 	fails     int
 	next      time.Time
-	banned    bool
+	self      bool      // it is ourselves: never dialled again (bans are the guard's)
 	attempts  []Attempt // the last few tries, for status
 }
 
@@ -129,7 +128,6 @@ func newTorrent(c *Client, mi *metainfo.MetaInfo, st Storage, opts TorrentOption
 		evictC:    make(chan struct{}, 1),
 		peers:     map[*peer]struct{}{},
 		peerIDs:   map[[20]byte]*peer{},
-		parole:    map[int]*pieceDL{},
 		known:     map[netip.AddrPort]*knownPeer{},
 		waiters:   map[int][]*waiter{},
 		hints:     map[int][][2]int{},
@@ -427,7 +425,7 @@ func (t *Torrent) handleAddPeers(addrs []netip.AddrPort) {
 // pruneFails times in a row and are neither connected nor being dialled.
 func (t *Torrent) pruneKnown() {
 	for a, k := range t.known {
-		if !k.connected && !k.dialing && (k.banned || k.fails >= pruneFails) {
+		if !k.connected && !k.dialing && (k.self || k.fails >= pruneFails || t.cl.guard.isBanned(a.Addr())) {
 			delete(t.known, a)
 		}
 	}
@@ -443,7 +441,7 @@ func (t *Torrent) connectMore() {
 		if len(t.peers)+t.dialing >= t.cl.cfg.MaxPeers || !t.cl.guard.room() {
 			return
 		}
-		if k.connected || k.dialing || k.banned || now.Before(k.next) {
+		if k.connected || k.dialing || k.self || now.Before(k.next) || t.cl.guard.isBanned(a.Addr()) {
 			continue
 		}
 		k.dialing = true
@@ -487,7 +485,7 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool, w 
 	if hs.PeerID == t.cl.cfg.PeerID {
 		if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil && outgoing {
 			if k := t.known[ap]; k != nil {
-				k.banned = true // it is ourselves
+				k.self = true
 			}
 		}
 		conn.Close()

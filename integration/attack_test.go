@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btfs/btfs/integration/hostile/report"
 	"github.com/btfs/btfs/swarm/metainfo"
 	"github.com/btfs/btfs/swarm/wire"
 )
@@ -63,29 +64,6 @@ var hostileBin = sync.OnceValues(func() (string, error) {
 	}
 	return p, nil
 })
-
-// hostileSummary is the JSON line a hostile run ends with.
-type hostileSummary struct {
-	Attack       string  `json:"attack"`
-	Seconds      float64 `json:"seconds"`
-	Dials        int64   `json:"dials"`
-	DialErrors   int64   `json:"dial_errors"`
-	Inbound      int64   `json:"inbound"`
-	Handshakes   int64   `json:"handshakes"`
-	Refused      int64   `json:"refused"`
-	HSTimeouts   int64   `json:"handshake_timeouts"`
-	ClosedByPeer int64   `json:"closed_by_peer"`
-	FirstRefused float64 `json:"first_refused_s"`
-	FirstClosed  float64 `json:"first_closed_s"`
-	Longest      float64 `json:"longest_session_s"`
-	MsgsSent     int64   `json:"msgs_sent"`
-	BytesSent    int64   `json:"bytes_sent"`
-	RequestsRecv int64   `json:"requests_recv"`
-	BadBlocks    int64   `json:"bad_blocks"`
-	OpenAtEnd    int64   `json:"open_at_end"`
-	MaxOpen      int64   `json:"max_open"`
-	Announces    int64   `json:"announces"`
-}
 
 // attackStatus is the part of `btfs status --json` these tests read.
 type attackStatus struct {
@@ -228,7 +206,7 @@ func (r *attackRig) waitAttack(d time.Duration) {
 }
 
 // stopHostile ends an attack (SIGINT) and returns its summary.
-func stopHostile(t *testing.T, p *proc) hostileSummary {
+func stopHostile(t *testing.T, p *proc) report.Summary {
 	t.Helper()
 	if !p.stop(syscall.SIGINT, 10*time.Second) {
 		t.Fatalf("%s did not exit within 10 s of SIGINT", p.name)
@@ -238,9 +216,9 @@ func stopHostile(t *testing.T, p *proc) hostileSummary {
 
 // hostileResult parses the summary of an attack that has ended (its
 // output may still be on its way through the pipe).
-func hostileResult(t *testing.T, p *proc) hostileSummary {
+func hostileResult(t *testing.T, p *proc) report.Summary {
 	t.Helper()
-	var s hostileSummary
+	var s report.Summary
 	var err error
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if err = json.Unmarshal([]byte(lastLine(p)), &s); err == nil || time.Now().After(deadline) {
@@ -655,6 +633,40 @@ func TestAttackConnFlood(t *testing.T) {
 			r.checkAlive()
 		})
 	}
+}
+
+// TestAttackConnFloodLockout: idle peers flood the mount while its dial to
+// the honest seeder is still pending (the seeder is stopped for 3 s). They
+// are new, so none may be replaced, but incoming peers may take only part
+// of the slots: the dial lands once the seeder answers and the read
+// completes.
+func TestAttackConnFloodLockout(t *testing.T) {
+	r := newAttackRig(t)
+	if err := r.seeder.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = r.seeder.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(resume)
+	r.mount(r.torrent, nil)
+	h := r.hostile("connflood", "-n", "200", "-mode", "idle", "-for", "25s")
+	time.Sleep(3 * time.Second)
+	resume()
+	took, err := r.readErr(20 * time.Second)
+	if err != nil {
+		t.Fatalf("read while idle peers flood the mount: %v (after %v): the honest seeder was locked out", err, took.Round(time.Millisecond))
+	}
+	t.Logf("read %d bytes, identical to the source, in %v", attackSize, took.Round(time.Millisecond))
+	if s := stopHostile(t, h); s.Handshakes < 40 {
+		t.Fatalf("the flood completed %d handshakes, fewer than the mount's incoming slots: the test proves nothing", s.Handshakes)
+	}
+	r.checkSeeder(false)
+	r.checkAlive()
 }
 
 // floodTest runs a peer attack that the mount must end by closing the

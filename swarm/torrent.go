@@ -495,8 +495,12 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool, w 
 		conn.Close()
 		return
 	}
-	if len(t.peers) >= t.cl.cfg.MaxPeers || !t.cl.guard.room() {
-		v := t.leastUseful(time.Now())
+	// Incoming peers may take only part of the slots, so a flood of them
+	// (idle, within their grace period) never shuts out the peers we dial
+	// (a seeder dials nobody: all its slots are theirs).
+	inFull := !outgoing && !t.opts.Seed && t.incoming() >= t.cl.cfg.MaxPeers-outgoingSlots(t.cl.cfg.MaxPeers)
+	if inFull || len(t.peers) >= t.cl.cfg.MaxPeers || !t.cl.guard.room() {
+		v := t.leastUseful(time.Now(), inFull)
 		if v == nil {
 			conn.Close()
 			return
@@ -531,16 +535,16 @@ func (t *Torrent) handleConn(conn net.Conn, hs wire.Handshake, outgoing bool, w 
 	t.log.Debug("peer connected", "peer", p.addr, "outgoing", outgoing, "way", w)
 }
 
-// leastUseful returns the connected peer, past its grace period and of no
-// use so far, that moves the fewest bytes either way, or nil when every
-// peer is new or useful. A flood of newcomers that only handshake thus
+// leastUseful returns the connected peer (with incomingOnly, one that
+// dialled us), past its grace period and of no use so far, that moves the
+// fewest bytes either way, or nil when every peer is new or useful. A flood of newcomers that only handshake thus
 // churns among themselves, never displacing a peer that serves us or
 // that we serve.
-func (t *Torrent) leastUseful(now time.Time) *peer {
+func (t *Torrent) leastUseful(now time.Time, incomingOnly bool) *peer {
 	var worst *peer
 	var worstScore float64
 	for p := range t.peers {
-		if now.Sub(p.since) < t.cl.cfg.peerGrace || t.useful(p) {
+		if now.Sub(p.since) < t.cl.cfg.peerGrace || t.useful(p) || incomingOnly && p.outgoing {
 			continue
 		}
 		score := p.rate + p.upRate
@@ -549,6 +553,23 @@ func (t *Torrent) leastUseful(now time.Time) *peer {
 		}
 	}
 	return worst
+}
+
+// outgoingSlots is how many of n peer slots incoming peers may not take:
+// a fifth, at least one when there are two slots or more.
+func outgoingSlots(n int) int {
+	return min(n/2, max(1, n/5))
+}
+
+// incoming counts the connected peers that dialled us.
+func (t *Torrent) incoming() int {
+	n := 0
+	for p := range t.peers {
+		if !p.outgoing {
+			n++
+		}
+	}
+	return n
 }
 
 // useful reports whether a peer has sent us a block, taken one from us,

@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -37,29 +36,7 @@ func TestReadTimeoutIsEIO(t *testing.T) {
 // kernel interrupts none of them). An unmount from outside then fails them
 // and Mount returns, without its context being cancelled.
 func TestUnmountFromOutsideWithBlockedRead(t *testing.T) {
-	info, data := build("f", false, spec{path: "f", length: 1 << 20})
-	ft := &fakeTorrent{data: data, block: true, blocked: make(chan struct{}, 1)}
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	errC := make(chan error, 1)
-	go func() { errC <- Mount(ctx, dir, New(info, ft, Options{}), MountOptions{FSName: "btfstest"}, ready) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-errC:
-		case <-time.After(20 * time.Second):
-			t.Error("Mount did not return after its context was cancelled")
-		}
-		if isMounted(dir) {
-			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-errC:
-		t.Fatalf("Mount: %v", err)
-	}
+	dir, ft, _, errC := mountBlocked(t)
 
 	cat := exec.Command("cat", filepath.Join(dir, "f"))
 	if err := cat.Start(); err != nil {
@@ -86,7 +63,6 @@ func TestUnmountFromOutsideWithBlockedRead(t *testing.T) {
 	start := time.Now()
 	select {
 	case err := <-errC:
-		errC <- err // for the cleanup
 		if err != nil {
 			t.Fatalf("Mount: %v", err)
 		}

@@ -50,7 +50,7 @@ fuzz:
 # magnet time-to-metadata/first-byte against libtorrent (issue 11), then
 # the efficiency table (issue 12: seeders' bytes, CPU, RSS per read pattern),
 # then first-piece time and MB/s against libtorrent over TCP, uTP and MSE
-# (issue 13).
+# (issue 13), then each attack of issue 15 (peak RSS, CPU, read completed).
 bench: build
 	@BENCH=1 scripts/deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./swarm/... ./cache/ ./fs/
@@ -60,6 +60,7 @@ bench: build
 	scripts/bench-magnet.sh
 	scripts/bench-efficiency.sh
 	scripts/bench-interop.sh
+	scripts/bench-attacks.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -53,13 +53,13 @@ var ErrFlood = errors.New("peer connection: message flood")
 // minutes); control messages come a few per second at most, in bursts
 // when a connection starts (allowed-fast sets) or PEX/metadata traffic
 // runs. Haves, requests, cancels, rejects and pieces are bounded where
-// they are judged (the torrent knows which are redundant).
+// they are judged (the torrent knows which are redundant), so the
+// per-block path never touches these buckets.
 const (
-	keepAliveBurst  = 16
-	keepAliveEvery  = 5 * time.Second
-	controlBurst    = 1024
-	controlPerSec   = 100
-	floodCheckEvery = 64 // messages between clock reads
+	keepAliveBurst = 16
+	keepAliveEvery = 5 * time.Second
+	controlBurst   = 1024
+	controlPerSec  = 100
 )
 
 // BlockSource serves the blocks peers ask for.
@@ -247,8 +247,8 @@ func (c *Conn) closeWith(err error) {
 func (c *Conn) ReadLoop() {
 	r := wire.NewReader(bufio.NewReaderSize(c.conn, 64*1024), c.cfg.Limits)
 	lastMsg := time.Now()
-	var fl floodMeter
-	fl.reset(lastMsg)
+	keepAlives := rate.NewLimiter(rate.Every(keepAliveEvery), keepAliveBurst)
+	control := rate.NewLimiter(controlPerSec, controlBurst)
 	for {
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.ReadIdle))
 		m, err := r.Read()
@@ -256,8 +256,14 @@ func (c *Conn) ReadLoop() {
 			err = ErrIdle
 			c.closeWith(err)
 		}
-		if err == nil && !fl.allow(m) {
-			err = fmt.Errorf("%w: %s", ErrFlood, fl.what(m))
+		switch {
+		case err != nil:
+		case m.KeepAlive && !keepAlives.Allow():
+			err = fmt.Errorf("%w: keep-alives", ErrFlood)
+		case !m.KeepAlive && isControl(m.ID) && !control.Allow():
+			err = fmt.Errorf("%w: %v and other control messages", ErrFlood, m.ID)
+		}
+		if errors.Is(err, ErrFlood) {
 			c.closeWith(err)
 		}
 		if err != nil {
@@ -293,53 +299,6 @@ func (c *Conn) ReadLoop() {
 			return
 		}
 	}
-}
-
-// floodMeter holds a connection's token buckets for keep-alives and
-// control messages; the reader alone uses it.
-type floodMeter struct {
-	keepAlive, control float64
-	at                 time.Time
-	n                  int
-}
-
-func (f *floodMeter) reset(now time.Time) {
-	f.keepAlive, f.control, f.at = keepAliveBurst, controlBurst, now
-}
-
-// allow takes a token for m if it needs one and reports whether one was
-// left. The buckets refill when one runs dry (and every few dozen
-// messages), so the clock is not read per message.
-func (f *floodMeter) allow(m wire.Message) bool {
-	var b *float64
-	switch {
-	case m.KeepAlive:
-		b = &f.keepAlive
-	case isControl(m.ID):
-		b = &f.control
-	default:
-		return true
-	}
-	if f.n++; *b < 1 || f.n >= floodCheckEvery {
-		f.n = 0
-		now := time.Now()
-		dt := now.Sub(f.at).Seconds()
-		f.at = now
-		f.keepAlive = min(keepAliveBurst, f.keepAlive+dt/keepAliveEvery.Seconds())
-		f.control = min(controlBurst, f.control+dt*controlPerSec)
-	}
-	if *b < 1 {
-		return false
-	}
-	*b--
-	return true
-}
-
-func (f *floodMeter) what(m wire.Message) string {
-	if m.KeepAlive {
-		return "keep-alives"
-	}
-	return m.ID.String() + " and other control messages"
 }
 
 // isControl reports whether id is a message a peer sends a few of per

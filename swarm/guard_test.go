@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -267,9 +268,17 @@ func isTimeout(err error) bool {
 
 // The connection budget comes from the open-file limit, with a reserve.
 func TestConnectionBudgetFromFileLimit(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	want := int64(4096) // an unlimited or huge limit
+	if rl.Cur <= 1<<20 {
+		want = max(16, int64(rl.Cur)-fdReserve)
+	}
 	g := newGuard(0)
-	if g.maxConns < 16 {
-		t.Fatalf("budget %d", g.maxConns)
+	if g.maxConns != want {
+		t.Fatalf("budget %d with RLIMIT_NOFILE %d, want %d", g.maxConns, rl.Cur, want)
 	}
 	if cap(g.halfOpen) > maxHalfOpenCap || cap(g.halfOpen) < 4 {
 		t.Fatalf("half-open slots %d", cap(g.halfOpen))
